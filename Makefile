@@ -1,0 +1,80 @@
+# TerraLens: one-command setup, tests, demo, benchmarks and the plugin zip.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+QGIS_PYTHON ?= /usr/bin/python3
+TRAIN_PYTHON ?= python3.11
+VENV := $(ROOT)/.venv
+TRAIN_VENV := $(ROOT)/.venv-train
+PY := $(VENV)/bin/python
+TRAIN_PY := $(TRAIN_VENV)/bin/python
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+export QT_QPA_PLATFORM ?= offscreen
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-training demo bench zip lint clean
+
+setup: qgis $(VENV)/.stamp $(TRAIN_VENV)/.stamp .pkg/terralens models
+
+# QGIS from Debian, only when it is missing.
+qgis:
+	@if ! command -v qgis_process >/dev/null || ! $(QGIS_PYTHON) -c 'import qgis.core, osgeo.gdal' 2>/dev/null \
+	    || ! $(QGIS_PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+	  echo "Installing QGIS from Debian (qgis, python3-qgis) ..."; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    qgis python3-qgis python3-venv xvfb; \
+	fi
+
+$(VENV)/.stamp: requirements/qgis.txt requirements/qgis-constraints.txt
+	$(QGIS_PYTHON) -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install -q -c requirements/qgis-constraints.txt -r requirements/qgis.txt
+	$(PY) -c 'import numpy, onnxruntime, qgis.core, osgeo.gdal; assert numpy.__version__ < "2"'
+	touch $@
+
+$(TRAIN_VENV)/.stamp: requirements/train.txt
+	$(TRAIN_PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q -r requirements/train.txt
+	touch $@
+
+# Make the checkout importable as the package `terralens` (its folder name in QGIS) in both venvs.
+.pkg/terralens: $(VENV)/.stamp $(TRAIN_VENV)/.stamp
+	mkdir -p .pkg && ln -sfn .. .pkg/terralens
+	for venv in $(VENV) $(TRAIN_VENV); do \
+	  echo "$(ROOT)/.pkg" > $$($$venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/terralens-dev.pth; \
+	done
+
+# Model files built on this machine instead of committed (see models/README.md).
+models: $(TRAIN_VENV)/.stamp
+	@true
+
+test: setup test-core test-qgis test-headless test-packaging test-training
+
+test-core:
+	$(PY) -m pytest tests/core
+
+test-qgis:
+	$(PY) -m pytest tests/qgis
+
+test-headless:
+	$(PY) -m pytest tests/headless
+
+test-packaging: zip
+	$(PY) -m pytest tests/packaging
+
+test-training:
+	$(TRAIN_PY) -m pytest tests/training
+
+demo: setup
+	$(PY) demo/run_demo.py
+
+bench: setup
+	$(PY) -m plugin.core.bench
+
+zip:
+	$(PY) tools/make_zip.py --out dist/terralens-$(VERSION).zip
+
+lint:
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf dist .pytest_cache demo/out

@@ -1,0 +1,218 @@
+"""The model bundle schema (`bundle.json`): one definition, used by the exporter and the plugin.
+
+A bundle is a folder holding `bundle.json`, `image.onnx`, `text.onnx`, tokenizer files and a
+`MODEL_CARD.md`. `Bundle.to_dict` writes exactly the keys `Bundle.from_dict` reads, so writer
+and reader cannot drift apart (the `tiles_size` / `tile_size` bug of other plugins).
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .atomic import atomic_write_text
+
+SCHEMA_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+TOKENIZER_TYPES = ("wordpiece", "clip_bpe")
+# Vocabularies shared by many models (CLIP's BPE merges, BERT's uncased WordPiece) ship once
+# with the core; a bundle names them as "builtin:<file>" instead of carrying a copy.
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_VOCAB_DIR = Path(__file__).resolve().parent / "tokenizers" / "data"
+
+
+class BundleError(ValueError):
+    """A bundle is missing, malformed or inconsistent; the message says what to do."""
+
+
+@dataclass
+class ImageSpec:
+    """How to feed the image encoder and what it returns.
+
+    Pixels are first scaled to [0, 1] by the raster reader, then normalised with `mean`/`std`.
+    `dense_output` is a (batch, dim, grid, grid) map of per-location embeddings; one cell covers
+    `dense_stride` input pixels.
+    """
+
+    file: str = "image.onnx"
+    input_name: str = "pixel_values"
+    size: int = 224
+    bands: list = field(default_factory=lambda: ["red", "green", "blue"])
+    mean: list = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    embedding_output: str = "image_embeds"
+    dense_output: str = "dense_features"
+    dense_grid: int = 7
+    dense_stride: int = 32
+
+
+@dataclass
+class TextSpec:
+    """How to tokenize text and feed the text encoder."""
+
+    file: str = "text.onnx"
+    tokenizer: str = "wordpiece"
+    vocab_file: str = "vocab.txt"
+    context_length: int = 64
+    lower_case: bool = True
+    input_ids_name: str = "input_ids"
+    attention_mask_name: str = "attention_mask"  # empty string: the model takes no mask
+    embedding_output: str = "text_embeds"
+
+
+@dataclass
+class Bundle:
+    """A model bundle: encoders, tokenizer and the defaults the plugin runs it with."""
+
+    id: str
+    embedding_dim: int
+    logit_scale: float
+    image: ImageSpec
+    text: TextSpec
+    name: str = ""
+    prompt_template: str = "a remote sensing image of a {}."
+    tile_size: int = 224
+    gsd_m: float = 0.0  # ground sample distance the model was trained at; 0 = use native pixels
+    provenance: dict = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+    folder: Path = None  # where it was loaded from; not serialised
+
+    def path(self, relative):
+        """Absolute path of a file inside the bundle folder."""
+        return Path(self.folder) / relative
+
+    def vocab_path(self):
+        """Path of the tokenizer vocabulary: in the bundle, or shipped with the core ("builtin:")."""
+        name = self.text.vocab_file
+        if name.startswith(BUILTIN_PREFIX):
+            return BUILTIN_VOCAB_DIR / name[len(BUILTIN_PREFIX):]
+        return self.path(name)
+
+    def to_dict(self):
+        """Serialisable dict (the exact keys `from_dict` reads)."""
+        data = asdict(self)
+        data.pop("folder")
+        return data
+
+    @classmethod
+    def from_dict(cls, data, folder=None):
+        """Build a bundle from parsed `bundle.json`, with errors that name the bad key."""
+        if not isinstance(data, dict):
+            raise BundleError("bundle.json must hold a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise BundleError(
+                f"bundle.json has schema_version {version!r}, this TerraLens reads "
+                f"{SCHEMA_VERSION}: re-export the bundle with the matching training package "
+                "or update the plugin"
+            )
+        try:
+            image = _build(ImageSpec, data["image"], "image")
+            text = _build(TextSpec, data["text"], "text")
+            top = {k: v for k, v in data.items() if k not in ("image", "text")}
+            bundle = cls(image=image, text=text, folder=folder, **top)
+        except KeyError as err:
+            raise BundleError(f"bundle.json lacks the key {err}") from None
+        except TypeError as err:
+            raise BundleError(f"bundle.json has an unknown or missing key: {err}") from None
+        bundle.check_values()
+        return bundle
+
+    def check_values(self):
+        """Reject values that cannot work, before any model file is opened."""
+        problems = []
+        if self.text.tokenizer not in TOKENIZER_TYPES:
+            problems.append(f"text.tokenizer must be one of {TOKENIZER_TYPES}, not "
+                            f"{self.text.tokenizer!r}")
+        if len(self.image.mean) != len(self.image.bands) or len(self.image.std) != len(
+                self.image.bands):
+            problems.append("image.mean and image.std need one value per image band")
+        if self.embedding_dim <= 0 or self.image.size <= 0 or self.tile_size <= 0:
+            problems.append("embedding_dim, image.size and tile_size must be positive")
+        if self.text.context_length < 2:
+            problems.append("text.context_length must be at least 2")
+        if "{}" not in self.prompt_template:
+            problems.append("prompt_template must contain '{}' where the label goes")
+        if problems:
+            raise BundleError("bundle.json is invalid: " + "; ".join(problems))
+
+
+def _build(spec_class, data, section):
+    if not isinstance(data, dict):
+        raise BundleError(f"bundle.json section {section!r} must be an object")
+    try:
+        return spec_class(**data)
+    except TypeError as err:
+        raise BundleError(f"bundle.json section {section!r}: {err}") from None
+
+
+def load_bundle(folder):
+    """Read and check `folder/bundle.json` and that every file it names exists."""
+    folder = Path(folder)
+    manifest = folder / BUNDLE_FILE
+    if not manifest.is_file():
+        raise BundleError(f"no {BUNDLE_FILE} in {folder}: choose a TerraLens model bundle folder "
+                          "(it holds bundle.json, image.onnx and text.onnx)")
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BundleError(f"{manifest} is not valid JSON ({err}); re-export the bundle") from None
+    bundle = Bundle.from_dict(data, folder=folder)
+    paths = {bundle.image.file: bundle.path(bundle.image.file),
+             bundle.text.file: bundle.path(bundle.text.file),
+             bundle.text.vocab_file: bundle.vocab_path()}
+    missing = [name for name, path in paths.items() if not path.is_file()]
+    if missing:
+        hint = ""
+        if bundle.text.file in missing:
+            hint = " (the default model's text encoder is built by `make setup`)"
+        raise BundleError(f"model bundle {bundle.id!r} in {folder} lacks {', '.join(missing)}"
+                          f"{hint}")
+    return bundle
+
+
+def save_bundle(bundle, folder):
+    """Write `bundle.json` into `folder` atomically and return its path."""
+    folder = Path(folder)
+    bundle.check_values()
+    target = folder / BUNDLE_FILE
+    atomic_write_text(target, json.dumps(bundle.to_dict(), indent=2, sort_keys=False) + "\n")
+    return target
+
+
+def check_session_io(bundle, image_io, text_io):
+    """Check the ONNX models' inputs and outputs against the bundle.
+
+    `image_io` and `text_io` map "inputs"/"outputs" to {name: shape}, as read from an
+    onnxruntime session (shapes hold ints or symbolic names for dynamic axes).
+    """
+    problems = []
+    image, text = bundle.image, bundle.text
+    _expect(problems, "image.onnx input", image_io["inputs"], image.input_name,
+            [None, len(image.bands), None, None])
+    _expect(problems, "image.onnx output", image_io["outputs"], image.embedding_output,
+            [None, bundle.embedding_dim])
+    if image.dense_output:
+        _expect(problems, "image.onnx output", image_io["outputs"], image.dense_output,
+                [None, bundle.embedding_dim, None, None])
+    _expect(problems, "text.onnx input", text_io["inputs"], text.input_ids_name, [None, None])
+    if text.attention_mask_name:
+        _expect(problems, "text.onnx input", text_io["inputs"], text.attention_mask_name,
+                [None, None])
+    _expect(problems, "text.onnx output", text_io["outputs"], text.embedding_output,
+            [None, bundle.embedding_dim])
+    if problems:
+        raise BundleError(f"model bundle {bundle.id!r} does not match its ONNX files: "
+                          + "; ".join(problems) + ". Re-export the bundle.")
+
+
+def _expect(problems, where, declared, name, shape):
+    if name not in declared:
+        problems.append(f"{where} {name!r} is missing (has {sorted(declared)})")
+        return
+    actual = list(declared[name])
+    if len(actual) != len(shape):
+        problems.append(f"{where} {name!r} has rank {len(actual)}, expected {len(shape)}")
+        return
+    for axis, (want, got) in enumerate(zip(shape, actual)):
+        if want is not None and isinstance(got, int) and got != want:
+            problems.append(f"{where} {name!r} axis {axis} is {got}, expected {want}")

@@ -1,0 +1,1 @@
+"""Desktop side of TerraLens: toolbar, menu, panels and dialogs."""

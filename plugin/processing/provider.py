@@ -1,0 +1,34 @@
+"""The `terralens` Processing provider: the list of algorithms the toolbox and qgis_process see."""
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+PROVIDER_ID = "terralens"
+ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.png"
+
+
+def algorithm_classes():
+    """Algorithm classes offered by the provider (filled by the issues that build them)."""
+    return []
+
+
+class TerraLensProvider(QgsProcessingProvider):
+    """Processing provider with id `terralens`."""
+
+    def id(self):  # noqa: D102
+        return PROVIDER_ID
+
+    def name(self):  # noqa: D102
+        return "TerraLens"
+
+    def longName(self):  # noqa: D102, N802
+        return "TerraLens: ask rasters questions in words"
+
+    def icon(self):  # noqa: D102
+        return QIcon(str(ICON_PATH))
+
+    def loadAlgorithms(self):  # noqa: D102, N802
+        for algorithm_class in algorithm_classes():
+            self.addAlgorithm(algorithm_class())

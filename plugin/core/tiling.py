@@ -1,0 +1,92 @@
+"""Tile grids over a raster and their footprints in its CRS: pure arithmetic, numpy only."""
+
+import math
+from typing import NamedTuple
+
+
+class Window(NamedTuple):
+    """A rectangle of raster pixels: top-left column and row, width and height in pixels."""
+
+    col: int
+    row: int
+    width: int
+    height: int
+
+
+def tile_starts(length, size, stride):
+    """Start offsets of tiles of `size` every `stride` pixels along an axis of `length` pixels.
+
+    torchgeo's rule, `ceil((length - size) / stride) + 1` tiles, so the last partial tile is
+    kept; it is shifted back to end exactly at the edge instead of running past it. An axis
+    shorter than a tile gets one tile at 0 (it runs past the edge and is padded when read).
+    """
+    if length <= size:
+        return [0]
+    count = math.ceil((length - size) / stride) + 1
+    starts = [i * stride for i in range(count)]
+    starts[-1] = length - size
+    return starts
+
+
+def tile_windows(width, height, tile_px, overlap_px=0):
+    """Windows of `tile_px` x `tile_px` raster pixels covering a `width` x `height` raster.
+
+    Neighbouring windows share `overlap_px` pixels (more where the last row or column is
+    shifted back to the edge). Every window has the full tile size, so one that covers a
+    raster smaller than a tile extends past its right or bottom edge. Windows run row by row.
+
+    Raises:
+        ValueError: sizes that cannot make a grid (zero-size raster, overlap >= tile).
+    """
+    width, height, tile_px, overlap_px = int(width), int(height), int(tile_px), int(overlap_px)
+    if width <= 0 or height <= 0:
+        raise ValueError(f"raster size must be positive, got {width} x {height} pixels")
+    if tile_px <= 0:
+        raise ValueError(f"tile size must be at least 1 pixel, got {tile_px}")
+    if not 0 <= overlap_px < tile_px:
+        raise ValueError(f"overlap must be at least 0 and smaller than the tile size "
+                         f"({tile_px} px), got {overlap_px}")
+    stride = tile_px - overlap_px
+    cols = tile_starts(width, tile_px, stride)
+    rows = tile_starts(height, tile_px, stride)
+    return [Window(col, row, tile_px, tile_px) for row in rows for col in cols]
+
+
+def pixel_to_map(geotransform, col, row):
+    """Map coordinates (x, y) of a pixel-grid position (fractional, pixel corners at integers)."""
+    g = geotransform
+    return (g[0] + col * g[1] + row * g[2], g[3] + col * g[4] + row * g[5])
+
+
+def window_footprint(window, geotransform):
+    """The window's four corners in the raster CRS, clockwise from the top-left corner.
+
+    Rotated or sheared geotransforms give the true (non-axis-aligned) quadrilateral.
+    """
+    left, top = window.col, window.row
+    right, bottom = left + window.width, top + window.height
+    corners = ((left, top), (right, top), (right, bottom), (left, bottom))
+    return [pixel_to_map(geotransform, col, row) for col, row in corners]
+
+
+def window_bounds(window, geotransform):
+    """(minx, miny, maxx, maxy) of the window's footprint in the raster CRS."""
+    xs, ys = zip(*window_footprint(window, geotransform))
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def windows_in_extent(windows, geotransform, extent):
+    """The windows whose bounds overlap `extent` (minx, miny, maxx, maxy) by a positive area.
+
+    Raises:
+        ValueError: an extent whose minimum exceeds its maximum.
+    """
+    minx, miny, maxx, maxy = extent
+    if minx > maxx or miny > maxy:
+        raise ValueError(f"extent must be (minx, miny, maxx, maxy) with min <= max, got {extent}")
+    kept = []
+    for window in windows:
+        wminx, wminy, wmaxx, wmaxy = window_bounds(window, geotransform)
+        if wminx < maxx and wmaxx > minx and wminy < maxy and wmaxy > miny:
+            kept.append(window)
+    return kept

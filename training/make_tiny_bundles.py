@@ -1,0 +1,210 @@
+"""Build two tiny random-weight model bundles (WordPiece and CLIP-BPE text) for fast tests.
+
+Run `python -m training.make_tiny_bundles --out tests/data`. The weights come from fixed seeds,
+so running it again gives the same models; `tests/training/test_tiny_bundles.py` checks that.
+"""
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from terralens.plugin.core.atomic import atomic_write_bytes, atomic_write_text
+from terralens.plugin.core.bundle import Bundle, ImageSpec, TextSpec, save_bundle
+
+DIM = 32
+IMAGE_SIZE = 64
+STRIDE = 16
+VOCAB_ROWS = 1024  # ids are taken modulo this, which keeps text.onnx small for any vocabulary
+OPSET = 17
+SEEDS = {"tiny-wordpiece": 1234, "tiny-clip": 5678}
+
+MODEL_CARD = """# {id}: random weights, for tests only
+
+This bundle holds **random weights** made by `training/make_tiny_bundles.py` (seed {seed}).
+It has learnt nothing: its labels, search results and masks are meaningless. It exists so that
+tests of the TerraLens engine run in milliseconds without the real model.
+
+- image encoder: four small convolutions to stride {stride}, a {dim}-dim dense map
+  ({grid}x{grid} for a {size}x{size} input) from a per-location value projection, and an
+  attention-pooled embedding through the same output projection (as MaskCLIP reads CLIP).
+- text encoder: a {rows}-row embedding table indexed by `input_ids % {rows}`, {pool}, then a
+  linear layer; tokenizer `{tokenizer}` with `{vocab}`.
+
+Regenerate with `python -m training.make_tiny_bundles --out tests/data`.
+"""
+
+
+class TinyImageEncoder(nn.Module):
+    """Convolutions to stride 16, then MaskCLIP-style value path (dense) and attention pool."""
+
+    def __init__(self, dim=DIM):
+        super().__init__()
+        widths = [3, 16, 24, 32, dim]
+        layers = []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GELU()]
+        self.trunk = nn.Sequential(*layers)
+        self.key = nn.Conv2d(dim, dim, 1)
+        self.value = nn.Conv2d(dim, dim, 1)
+        self.query = nn.Parameter(torch.randn(dim) / dim ** 0.5)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, pixel_values):
+        features = self.trunk(pixel_values)
+        # Centre each location over channels, so the shared positive part that random GELU
+        # layers leave does not make every image look alike.
+        features = features - features.mean(dim=1, keepdim=True)
+        keys = self.key(features).flatten(2)  # (B, D, N)
+        values = self.value(features)  # (B, D, h, w)
+        weights = torch.softmax(torch.einsum("d,bdn->bn", self.query, keys), dim=1)
+        pooled = torch.einsum("bn,bdn->bd", weights, values.flatten(2))
+        image_embeds = self.out_proj(pooled)
+        # The same output projection at every location: the dense map lives in the embedding
+        # space, which is what prompt masks need.
+        dense_features = F.conv2d(values, self.out_proj.weight[:, :, None, None],
+                                  self.out_proj.bias)
+        return image_embeds, dense_features
+
+
+class TinyTextEncoder(nn.Module):
+    """Embedding table, masked mean pool, linear projection.
+
+    With `causal_pool` (the CLIP variant) there is no mask input: the pool covers the tokens up
+    to the highest id (CLIP's end-of-text token), as CLIP reads its output at that position.
+    """
+
+    def __init__(self, dim=DIM, causal_pool=False):
+        super().__init__()
+        self.causal_pool = causal_pool
+        self.embed = nn.Embedding(VOCAB_ROWS, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, input_ids, attention_mask=None):
+        tokens = self.embed(torch.remainder(input_ids, VOCAB_ROWS))
+        if self.causal_pool:
+            positions = torch.cumsum(torch.ones_like(input_ids), dim=1) - 1
+            end = torch.argmax(input_ids, dim=1, keepdim=True)
+            mask = (positions <= end).to(tokens.dtype)
+        else:
+            mask = attention_mask.to(tokens.dtype)
+        mask = mask.unsqueeze(-1)
+        pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.proj(pooled)
+
+
+def export_onnx(model, args, input_names, output_names, dynamic_axes, target):
+    """Export `model` to ONNX (TorchScript exporter, opset 17) and write it atomically."""
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model, args, buffer, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes,
+                          opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    atomic_write_bytes(target, buffer.getvalue())
+
+
+def export_image(model, target):
+    """Export the image encoder with dynamic batch, height and width."""
+    example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+    export_onnx(model, (example,), ["pixel_values"], ["image_embeds", "dense_features"],
+                {"pixel_values": {0: "batch", 2: "height", 3: "width"},
+                 "image_embeds": {0: "batch"},
+                 "dense_features": {0: "batch", 2: "grid_h", 3: "grid_w"}}, target)
+
+
+def export_text(model, target, with_mask):
+    """Export the text encoder with dynamic batch and length."""
+    ids = torch.arange(2 * 8, dtype=torch.int64).reshape(2, 8)
+    axes = {"input_ids": {0: "batch", 1: "length"}, "text_embeds": {0: "batch"}}
+    if with_mask:
+        axes["attention_mask"] = {0: "batch", 1: "length"}
+        export_onnx(model, (ids, torch.ones_like(ids)), ["input_ids", "attention_mask"],
+                    ["text_embeds"], axes, target)
+    else:
+        export_onnx(model, (ids,), ["input_ids"], ["text_embeds"], axes, target)
+
+
+def tiny_bundle(bundle_id, clip):
+    """The bundle.json content of a tiny bundle."""
+    image = ImageSpec(size=IMAGE_SIZE, dense_grid=IMAGE_SIZE // STRIDE, dense_stride=STRIDE)
+    if clip:
+        text = TextSpec(tokenizer="clip_bpe", vocab_file="builtin:bpe_simple_vocab_16e6.txt.gz",
+                        context_length=77, attention_mask_name="")
+    else:
+        text = TextSpec(tokenizer="wordpiece", vocab_file="builtin:vocab.txt",
+                        context_length=32)
+    provenance = {"recipe": "training/make_tiny_bundles.py", "weights": "random",
+                  "seed": SEEDS[bundle_id], "note": "for tests only"}
+    return Bundle(id=bundle_id, name=f"{bundle_id} (random weights, tests only)",
+                  embedding_dim=DIM, logit_scale=100.0, image=image, text=text,
+                  tile_size=IMAGE_SIZE, gsd_m=0.0, provenance=provenance)
+
+
+def build_bundle(out_dir, bundle_id, clip):
+    """Build one tiny bundle folder `out_dir/bundle_id` and return its path."""
+    folder = Path(out_dir) / bundle_id
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(SEEDS[bundle_id])
+    image_model = TinyImageEncoder().eval()
+    text_model = TinyTextEncoder(causal_pool=clip).eval()
+    export_image(image_model, folder / "image.onnx")
+    export_text(text_model, folder / "text.onnx", with_mask=not clip)
+    bundle = tiny_bundle(bundle_id, clip)
+    save_bundle(bundle, folder)
+    atomic_write_text(folder / "MODEL_CARD.md", MODEL_CARD.format(
+        id=bundle_id, seed=SEEDS[bundle_id], stride=STRIDE, dim=DIM, grid=IMAGE_SIZE // STRIDE,
+        size=IMAGE_SIZE, rows=VOCAB_ROWS, tokenizer=bundle.text.tokenizer,
+        vocab=bundle.text.vocab_file,
+        pool="a mean over the tokens up to the highest id (no mask input)" if clip
+        else "a mean over the attention mask"))
+    verify_bundle(folder, clip)
+    return folder
+
+
+def _cosine(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def verify_bundle(folder, clip):
+    """Run the exported files with onnxruntime: dynamic axes work and outputs are not degenerate."""
+    import onnxruntime
+
+    rng = np.random.default_rng(0)
+    image = onnxruntime.InferenceSession(str(folder / "image.onnx"),
+                                         providers=["CPUExecutionProvider"])
+    pixels = rng.normal(size=(3, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
+    pixels[2] = 0.5  # a constant colour
+    embeds, dense = image.run(None, {"pixel_values": pixels})
+    assert embeds.shape == (3, DIM) and dense.shape == (3, DIM, 4, 4), (embeds.shape, dense.shape)
+    big = image.run(None, {"pixel_values": np.zeros((1, 3, 96, 128), np.float32)})[1]
+    assert big.shape == (1, DIM, 6, 8), big.shape
+    for i, j in ((0, 1), (0, 2)):
+        assert _cosine(embeds[i], embeds[j]) < 0.95, f"images {i} and {j} embed alike"
+    text = onnxruntime.InferenceSession(str(folder / "text.onnx"),
+                                        providers=["CPUExecutionProvider"])
+    ids = rng.integers(1, 5000, size=(3, 11)).astype(np.int64)
+    feeds = {"input_ids": ids}
+    if not clip:
+        feeds["attention_mask"] = np.ones_like(ids)
+    (texts,) = text.run(None, feeds)
+    assert texts.shape == (3, DIM), texts.shape
+    assert _cosine(texts[0], texts[1]) < 0.95, "different texts embed alike"
+
+
+def main(argv=None):
+    """Command line: build both tiny bundles under `--out`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="tests/data", help="folder to write the bundles into")
+    args = parser.parse_args(argv)
+    for bundle_id, clip in (("tiny-wordpiece", False), ("tiny-clip", True)):
+        folder = build_bundle(args.out, bundle_id, clip)
+        size = sum(path.stat().st_size for path in folder.iterdir())
+        print(f"{folder}: {size / 1024:.0f} kB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,8 @@
 """The plugin loads in QGIS: classFactory, Processing provider, toolbar and menu, unload."""
 
+import terralens
 from qgis.core import QgsApplication
 from qgis.PyQt.QtWidgets import QToolBar
-
-import terralens
 
 
 def provider_ids():
@@ -25,7 +24,8 @@ def test_class_factory_works_without_iface(qgis_app):
 def test_init_gui_adds_toolbar_and_menu_and_unload_removes_them(qgis_app, stub_iface):
     plugin = terralens.classFactory(stub_iface)
     plugin.initGui()
-    toolbars = [t for t in stub_iface.window.findChildren(QToolBar) if t.windowTitle() == "TerraLens"]
+    toolbars = [toolbar for toolbar in stub_iface.window.findChildren(QToolBar)
+                if toolbar.windowTitle() == "TerraLens"]
     assert len(toolbars) == 1
     assert toolbars[0].actions(), "the toolbar has actions"
     assert stub_iface.raster_menu.get("&TerraLens"), "the raster menu has a TerraLens entry"

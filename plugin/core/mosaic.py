@@ -1,0 +1,68 @@
+"""A coarse grid over a whole raster that averages per-tile maps: heat-maps and mask scores."""
+
+import math
+
+import numpy as np
+
+
+def resize_bilinear(values, out_rows, out_cols):
+    """Bilinear resize of a 2-D array (pixel centres aligned, as GDAL's bilinear does)."""
+    values = np.asarray(values, np.float32)
+    rows_in, cols_in = values.shape
+    y = np.clip((np.arange(out_rows) + 0.5) * rows_in / out_rows - 0.5, 0, rows_in - 1)
+    x = np.clip((np.arange(out_cols) + 0.5) * cols_in / out_cols - 0.5, 0, cols_in - 1)
+    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+    y1, x1 = np.minimum(y0 + 1, rows_in - 1), np.minimum(x0 + 1, cols_in - 1)
+    wy, wx = (y - y0)[:, None], (x - x0)[None, :]
+    top = values[y0][:, x0] * (1 - wx) + values[y0][:, x1] * wx
+    bottom = values[y1][:, x0] * (1 - wx) + values[y1][:, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+class Mosaic:
+    """Average of per-tile maps on a grid of `cell` x `cell` raster pixels.
+
+    The grid's longer side is at most `max_side` cells, so memory stays bounded for any raster.
+    Where tiles overlap, their values are averaged with a weight that falls towards each
+    tile's border, which hides seams.
+    """
+
+    def __init__(self, width, height, geotransform, max_side=2048, min_cell=1):
+        self.width, self.height = int(width), int(height)
+        self.cell = max(int(min_cell), math.ceil(max(self.width, self.height) / max_side))
+        self.rows = math.ceil(self.height / self.cell)
+        self.cols = math.ceil(self.width / self.cell)
+        self.sums = np.zeros((self.rows, self.cols), np.float32)
+        self.weights = np.zeros((self.rows, self.cols), np.float32)
+        g = geotransform
+        self.geotransform = (g[0], g[1] * self.cell, g[2] * self.cell,
+                             g[3], g[4] * self.cell, g[5] * self.cell)
+
+    def add(self, window, values):
+        """Paint a tile's map (any shape, resampled to the tile) over its window."""
+        r0, c0 = window.row // self.cell, window.col // self.cell
+        r1 = min(self.rows, math.ceil((window.row + window.height) / self.cell))
+        c1 = min(self.cols, math.ceil((window.col + window.width) / self.cell))
+        full_rows = max(1, math.ceil(window.height / self.cell))
+        full_cols = max(1, math.ceil(window.width / self.cell))
+        values = np.asarray(values, np.float32)
+        if values.ndim == 0:
+            values = np.full((1, 1), float(values), np.float32)
+        tile = resize_bilinear(values, full_rows, full_cols)[: r1 - r0, : c1 - c0]
+        weight = _border_weight(full_rows, full_cols)[: r1 - r0, : c1 - c0]
+        self.sums[r0:r1, c0:c1] += tile * weight
+        self.weights[r0:r1, c0:c1] += weight
+
+    def result(self):
+        """The averaged grid, NaN where no tile was painted."""
+        out = np.full_like(self.sums, np.nan)
+        painted = self.weights > 0
+        out[painted] = self.sums[painted] / self.weights[painted]
+        return out
+
+
+def _border_weight(rows, cols):
+    """Weights in (0, 1], highest in the tile centre (a raised, never-zero tent)."""
+    wy = 1.0 - np.abs((np.arange(rows) + 0.5) / rows - 0.5)
+    wx = 1.0 - np.abs((np.arange(cols) + 0.5) / cols - 0.5)
+    return np.outer(wy, wx).astype(np.float32)

@@ -1,0 +1,158 @@
+"""Write result layers with GDAL/OGR: polygon layers streamed feature by feature, GeoTIFFs.
+
+Both appear only when complete: they are written under a temporary name and renamed at the
+end, so a cancelled or failed run leaves nothing behind.
+"""
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from .atomic import atomic_path
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+osr.UseExceptions()
+
+VECTOR_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
+                  ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
+FIELD_TYPES = {"str": ogr.OFTString, "int": ogr.OFTInteger, "float": ogr.OFTReal}
+METADATA_KEY = "TERRALENS"
+
+
+def spatial_reference(crs_wkt):
+    """An OSR spatial reference with GIS (x=east, y=north) axis order, or None without a CRS."""
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs_wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+class PolygonWriter:
+    """Streams polygons with attributes into a new vector file.
+
+    Use as a context manager: the file is renamed into place when the block ends normally and
+    deleted when it raises (a cancel included).
+    """
+
+    def __init__(self, path, crs_wkt, fields, layer_name="terralens", metadata=None,
+                 batch=1000):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in VECTOR_DRIVERS:
+            raise ValueError(f"cannot write {self.path.name}: use one of "
+                             f"{', '.join(sorted(VECTOR_DRIVERS))}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+        driver = ogr.GetDriverByName(VECTOR_DRIVERS[suffix])
+        self.dataset = driver.CreateDataSource(str(self.tmp))
+        self.layer = self.dataset.CreateLayer(layer_name, spatial_reference(crs_wkt),
+                                              ogr.wkbPolygon)
+        for name, kind in fields:
+            self.layer.CreateField(ogr.FieldDefn(name, FIELD_TYPES[kind]))
+        if metadata:
+            self.layer.SetMetadataItem(METADATA_KEY, json.dumps(metadata, default=str))
+        self.definition = self.layer.GetLayerDefn()
+        self.batch, self.pending, self.count = batch, 0, 0
+        self.layer.StartTransaction()
+
+    def add(self, geometry, values):
+        """Add one feature: `geometry` is an ogr.Geometry or a ring of (x, y) corners."""
+        if not isinstance(geometry, ogr.Geometry):
+            geometry = polygon_from_ring(geometry)
+        feature = ogr.Feature(self.definition)
+        feature.SetGeometry(geometry)
+        for name, value in values.items():
+            feature.SetField(name, value.item() if isinstance(value, np.generic) else value)
+        self.layer.CreateFeature(feature)
+        self.count += 1
+        self.pending += 1
+        if self.pending >= self.batch:  # transactions in batches: fast GeoPackage inserts
+            self.layer.CommitTransaction()
+            self.layer.StartTransaction()
+            self.pending = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+        return False
+
+    def commit(self):
+        """Close the file and move it (and any sidecar files) into place."""
+        self.layer.CommitTransaction()
+        self.layer = self.definition = None
+        self.dataset = None  # closes and flushes
+        for tmp_file in _sidecars(self.tmp):
+            os.replace(tmp_file, self.path.with_suffix(tmp_file.suffix))
+        return self.path
+
+    def abort(self):
+        """Close and delete the temporary file."""
+        self.layer = self.definition = None
+        self.dataset = None
+        for tmp_file in _sidecars(self.tmp):
+            tmp_file.unlink()
+
+
+def _sidecars(tmp):
+    """The temporary file and files beside it sharing its stem (shapefile .dbf/.shx/.prj)."""
+    stem = tmp.name[: -len(tmp.suffix)]
+    return [p for p in tmp.parent.iterdir() if p.name.startswith(stem + ".") or p == tmp]
+
+
+def polygon_from_ring(corners):
+    """An OGR polygon from a list of (x, y) corners (closed automatically)."""
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in list(corners) + [corners[0]]:
+        ring.AddPoint_2D(float(x), float(y))
+    polygon = ogr.Geometry(ogr.wkbPolygon)
+    polygon.AddGeometry(ring)
+    return polygon
+
+
+def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None):
+    """Write a (rows, cols) or (bands, rows, cols) array as a tiled, compressed GeoTIFF."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    data_type = gdal.GDT_Float32 if array.dtype.kind == "f" else gdal.GDT_Int32
+    if array.dtype == np.uint8:
+        data_type = gdal.GDT_Byte
+    bands, rows, cols = array.shape
+    with atomic_path(path) as tmp:
+        dataset = gdal.GetDriverByName("GTiff").Create(
+            str(tmp), cols, rows, bands, data_type,
+            options=["COMPRESS=DEFLATE", "TILED=YES", "PREDICTOR=2" if data_type != gdal.GDT_Float32
+                     else "PREDICTOR=3"])
+        dataset.SetGeoTransform(tuple(geotransform))
+        if crs_wkt:
+            dataset.SetProjection(crs_wkt)
+        if metadata:
+            dataset.SetMetadataItem(METADATA_KEY, json.dumps(metadata, default=str))
+        for number in range(bands):
+            band = dataset.GetRasterBand(number + 1)
+            if nodata is not None:
+                band.SetNoDataValue(nodata)
+            band.WriteArray(array[number])
+        dataset.FlushCache()
+        dataset = None
+    return Path(path)
+
+
+def read_metadata(path):
+    """The TerraLens provenance stored in an output file (vector layer or GeoTIFF), or {}."""
+    dataset = gdal.OpenEx(str(path))
+    holder = dataset.GetLayer(0) if dataset.GetLayerCount() else dataset
+    value = holder.GetMetadataItem(METADATA_KEY)
+    return json.loads(value) if value else {}

@@ -1,4 +1,4 @@
-"""Tile grids over a raster and their footprints in its CRS: pure arithmetic, numpy only."""
+"""Tile grids over a raster and their footprints in its CRS: pure arithmetic, no GDAL."""
 
 import math
 from typing import NamedTuple
@@ -56,6 +56,45 @@ def pixel_to_map(geotransform, col, row):
     """Map coordinates (x, y) of a pixel-grid position (fractional, pixel corners at integers)."""
     g = geotransform
     return (g[0] + col * g[1] + row * g[2], g[3] + col * g[4] + row * g[5])
+
+
+def pixel_size_xy_m(geotransform, width, height, metres_per_unit=1.0, degrees_per_unit=None):
+    """Pixel width and height in metres, from a geotransform in projected or angular units.
+
+    With `degrees_per_unit` (a geographic CRS) the size is approximated at the raster's centre
+    latitude on the WGS84 ellipsoid; otherwise map units times `metres_per_unit`.
+    """
+    g = geotransform
+    size_x, size_y = math.hypot(g[1], g[4]), math.hypot(g[2], g[5])
+    if degrees_per_unit is None:
+        return size_x * metres_per_unit, size_y * metres_per_unit
+    _, centre_y = pixel_to_map(geotransform, width / 2, height / 2)
+    phi = math.radians(max(-89.9, min(89.9, centre_y * degrees_per_unit)))
+    # Length of one degree (series accurate to about a metre).
+    lat_m = 111132.92 - 559.82 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+    lon_m = 111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
+    return size_x * degrees_per_unit * lon_m, size_y * degrees_per_unit * lat_m
+
+
+def place_window(window, out_size, width, height):
+    """Where a window meets a `width` x `height` raster, and where that part lands in its tile.
+
+    Returns `((x0, y0, x1, y1), (dx0, dy0, dx1, dy1))`: the raster pixels to read and the
+    span of the `out_size` x `out_size` tile they fill (at least one tile pixel), or None when
+    the window misses the raster. The rest of the tile is padding.
+    """
+    x0, y0 = max(window.col, 0), max(window.row, 0)
+    x1, y1 = min(window.col + window.width, width), min(window.row + window.height, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    dx0, dx1 = _tile_span(x0 - window.col, x1 - window.col, out_size / window.width, out_size)
+    dy0, dy1 = _tile_span(y0 - window.row, y1 - window.row, out_size / window.height, out_size)
+    return (x0, y0, x1, y1), (dx0, dy0, dx1, dy1)
+
+
+def _tile_span(start, stop, scale, size):
+    begin = min(int(round(start * scale)), size - 1)
+    return begin, max(begin + 1, min(int(round(stop * scale)), size))
 
 
 def window_footprint(window, geotransform):

@@ -1,0 +1,83 @@
+"""Which raster bands feed a model's bands: parse a user's mapping or pick a sensible default."""
+
+from osgeo import gdal
+
+RGB_INTERPRETATIONS = (gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand)
+
+
+def unique_in_order(numbers):
+    """The distinct numbers of a list, first occurrence first."""
+    return list(dict.fromkeys(numbers))
+
+
+def parse_band_mapping(bands):
+    """Band numbers from a list, a single number or a string like "4,3,2" (None stays None).
+
+    Raises:
+        ValueError: anything that is not whole band numbers.
+    """
+    if bands is None:
+        return None
+    if isinstance(bands, str):
+        parts = [part for part in bands.replace(" ", ",").split(",") if part]
+    elif isinstance(bands, (int, float)):
+        parts = [bands]
+    else:
+        parts = bands
+    try:
+        numbers = [_band_number(part) for part in parts]
+    except (TypeError, ValueError):
+        numbers = []
+    if not numbers:
+        raise ValueError(f"band mapping must be 1-based band numbers such as '3,2,1', "
+                         f"got {bands!r}")
+    return numbers
+
+
+def _band_number(part):
+    if isinstance(part, bool) or (isinstance(part, float) and not part.is_integer()):
+        raise ValueError(part)
+    return int(part.strip()) if isinstance(part, str) else int(part)
+
+
+def choose_bands(dataset, bands, model_bands):
+    """The 1-based raster bands feeding each of the model's `model_bands` bands.
+
+    A user mapping of one band is repeated; otherwise it must name one band per model band.
+
+    Raises:
+        ValueError: a mapping of the wrong length or naming a band the raster lacks.
+    """
+    count = dataset.RasterCount
+    numbers = parse_band_mapping(bands)
+    if numbers is None:
+        return default_bands(dataset, model_bands)
+    if len(numbers) == 1:
+        numbers = numbers * model_bands
+    if len(numbers) != model_bands:
+        raise ValueError(f"the model takes {model_bands} bands but the band mapping "
+                         f"{bands!r} names {len(numbers)}: give {model_bands} band numbers "
+                         f"(or one, to repeat it)")
+    wrong = [n for n in numbers if not 1 <= n <= count]
+    if wrong:
+        raise ValueError(f"band mapping {bands!r} names band {wrong[0]}, but the raster has "
+                         f"{count} band{'s' if count > 1 else ''} (numbered 1 to {count})")
+    return numbers
+
+
+def default_bands(dataset, model_bands):
+    """One band repeated; red, green, blue by colour interpretation; else the first bands."""
+    count = dataset.RasterCount
+    interpretations = [dataset.GetRasterBand(i).GetColorInterpretation()
+                       for i in range(1, count + 1)]
+    data_bands = [i + 1 for i, kind in enumerate(interpretations) if kind != gdal.GCI_AlphaBand]
+    data_bands = data_bands or list(range(1, count + 1))
+    if len(data_bands) == 1:
+        return data_bands * model_bands
+    if model_bands == 3 and all(kind in interpretations for kind in RGB_INTERPRETATIONS):
+        return [interpretations.index(kind) + 1 for kind in RGB_INTERPRETATIONS]
+    if len(data_bands) >= model_bands:
+        return data_bands[:model_bands]
+    raise ValueError(f"the raster has {len(data_bands)} bands and the model takes "
+                     f"{model_bands}: choose a band mapping, e.g. "
+                     f"{','.join(str(b) for b in (data_bands * model_bands)[:model_bands])}")

@@ -68,7 +68,7 @@ demo: setup
 	$(PY) demo/run_demo.py
 
 bench: setup
-	$(PY) -m plugin.core.bench
+	$(PY) tools/bench.py
 
 zip:
 	$(PY) tools/make_zip.py --out dist/terralens-$(VERSION).zip

@@ -1,1 +1,1 @@
-"""Inference engine of TerraLens: bundles, tokenizers, encoders, rasters, labels, index, masks. No QGIS, no torch."""
+"""Inference engine of TerraLens: bundles, tokenizers, encoders, rasters, jobs; no QGIS, torch."""

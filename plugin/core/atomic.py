@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temporary sibling, then rename, so readers never see half a file."""
+"""Atomic file writes: write a temporary sibling, then rename, so no reader sees half a file."""
 
 import contextlib
 import os

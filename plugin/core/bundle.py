@@ -81,7 +81,7 @@ class Bundle:
         return Path(self.folder) / relative
 
     def vocab_path(self):
-        """Path of the tokenizer vocabulary: in the bundle, or shipped with the core ("builtin:")."""
+        """Path of the tokenizer vocabulary: in the bundle or shipped with the core ("builtin:")."""
         name = self.text.vocab_file
         if name.startswith(BUILTIN_PREFIX):
             return BUILTIN_VOCAB_DIR / name[len(BUILTIN_PREFIX):]

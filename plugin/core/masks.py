@@ -11,9 +11,6 @@ from osgeo import gdal, ogr, osr
 
 from .outputs import spatial_reference
 
-gdal.UseExceptions()
-ogr.UseExceptions()
-
 DEFAULT_BACKGROUND = ("background", "bare ground", "trees", "grass", "road", "water")
 
 
@@ -97,7 +94,8 @@ def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, 
     layer = layer_ds.CreateLayer("mask", spatial_reference(crs_wkt), ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
     band = source.GetRasterBand(1)
-    gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"])
+    if gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"]) != 0:
+        raise RuntimeError(f"GDAL could not polygonize the mask: {gdal.GetLastErrorMsg()}")
     means = _zonal_means(layer, probability, geotransform, crs_wkt)
     measure = _area_measure(crs_wkt)
     results = []
@@ -146,6 +144,7 @@ def _area_measure(crs_wkt):
         return lambda geometry: geometry.GetArea() * factor
     equal_area = osr.SpatialReference()
     equal_area.ImportFromProj4("+proj=cea +datum=WGS84 +units=m")
+    equal_area.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     transform = osr.CoordinateTransformation(srs, equal_area)
 
     def area(geometry):

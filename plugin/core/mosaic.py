@@ -41,10 +41,10 @@ class Mosaic:
     def add(self, window, values):
         """Paint a tile's map (any shape, resampled to the tile) over its window."""
         r0, c0 = window.row // self.cell, window.col // self.cell
-        r1 = min(self.rows, math.ceil((window.row + window.height) / self.cell))
-        c1 = min(self.cols, math.ceil((window.col + window.width) / self.cell))
-        full_rows = max(1, math.ceil(window.height / self.cell))
-        full_cols = max(1, math.ceil(window.width / self.cell))
+        r_end = max(r0 + 1, math.ceil((window.row + window.height) / self.cell))
+        c_end = max(c0 + 1, math.ceil((window.col + window.width) / self.cell))
+        r1, c1 = min(self.rows, r_end), min(self.cols, c_end)
+        full_rows, full_cols = r_end - r0, c_end - c0
         values = np.asarray(values, np.float32)
         if values.ndim == 0:
             values = np.full((1, 1), float(values), np.float32)

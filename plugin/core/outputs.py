@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from .atomic import atomic_path
-
-gdal.UseExceptions()
-ogr.UseExceptions()
-osr.UseExceptions()
+# No gdal.UseExceptions() here: it is process-wide and would change GDAL for QGIS and every
+# other plugin. Return values are checked instead.
 
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
                   ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
@@ -29,7 +26,8 @@ def spatial_reference(crs_wkt):
     if not crs_wkt:
         return None
     srs = osr.SpatialReference()
-    srs.ImportFromWkt(crs_wkt)
+    if srs.ImportFromWkt(crs_wkt) != 0:
+        raise ValueError(f"cannot read the CRS: {crs_wkt[:80]}...")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 
@@ -48,12 +46,15 @@ class PolygonWriter:
         if suffix not in VECTOR_DRIVERS:
             raise ValueError(f"cannot write {self.path.name}: use one of "
                              f"{', '.join(sorted(VECTOR_DRIVERS))}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+        self.tmp = temporary_sibling(self.path)
         driver = ogr.GetDriverByName(VECTOR_DRIVERS[suffix])
         self.dataset = driver.CreateDataSource(str(self.tmp))
+        if self.dataset is None:
+            raise OSError(f"cannot create {self.path}: {gdal.GetLastErrorMsg()}")
         self.layer = self.dataset.CreateLayer(layer_name, spatial_reference(crs_wkt),
                                               ogr.wkbPolygon)
+        if self.layer is None:
+            raise OSError(f"cannot create a layer in {self.path}: {gdal.GetLastErrorMsg()}")
         for name, kind in fields:
             self.layer.CreateField(ogr.FieldDefn(name, FIELD_TYPES[kind]))
         if metadata:
@@ -70,7 +71,8 @@ class PolygonWriter:
         feature.SetGeometry(geometry)
         for name, value in values.items():
             feature.SetField(name, value.item() if isinstance(value, np.generic) else value)
-        self.layer.CreateFeature(feature)
+        if self.layer.CreateFeature(feature) != 0:
+            raise OSError(f"cannot write to {self.path}: {gdal.GetLastErrorMsg()}")
         self.count += 1
         self.pending += 1
         if self.pending >= self.batch:  # transactions in batches: fast GeoPackage inserts
@@ -93,22 +95,38 @@ class PolygonWriter:
         self.layer.CommitTransaction()
         self.layer = self.definition = None
         self.dataset = None  # closes and flushes
-        for tmp_file in _sidecars(self.tmp):
-            os.replace(tmp_file, self.path.with_suffix(tmp_file.suffix))
+        move_into_place(self.tmp, self.path)
         return self.path
 
     def abort(self):
         """Close and delete the temporary file."""
         self.layer = self.definition = None
         self.dataset = None
-        for tmp_file in _sidecars(self.tmp):
+        for tmp_file, _ in _sidecars(self.tmp, self.path):
             tmp_file.unlink()
 
 
-def _sidecars(tmp):
-    """The temporary file and files beside it sharing its stem (shapefile .dbf/.shx/.prj)."""
+def temporary_sibling(path):
+    """A unique hidden temporary name beside `path`, with the same suffix (drivers need it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def move_into_place(tmp, path):
+    """Rename a finished temporary file and its sidecars (.dbf, .aux.xml ...) onto `path`."""
+    for tmp_file, final in _sidecars(tmp, path):
+        os.replace(tmp_file, final)
+
+
+def _sidecars(tmp, path):
+    """(temporary file, final name) for `tmp` and the files beside it sharing its stem."""
     stem = tmp.name[: -len(tmp.suffix)]
-    return [p for p in tmp.parent.iterdir() if p.name.startswith(stem + ".") or p == tmp]
+    pairs = []
+    for candidate in tmp.parent.iterdir():
+        if candidate.name.startswith(stem + "."):
+            pairs.append((candidate, path.with_name(path.stem + candidate.name[len(stem):])))
+    return pairs
 
 
 def polygon_from_ring(corners):
@@ -121,8 +139,12 @@ def polygon_from_ring(corners):
     return polygon
 
 
-def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None):
-    """Write a (rows, cols) or (bands, rows, cols) array as a tiled, compressed GeoTIFF."""
+def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None,
+                  category_names=None):
+    """Write a (rows, cols) or (bands, rows, cols) array as a tiled, compressed GeoTIFF.
+
+    `category_names` (value 0, 1, ... in order) label a class raster's values in QGIS.
+    """
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[None]
@@ -130,11 +152,14 @@ def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None
     if array.dtype == np.uint8:
         data_type = gdal.GDT_Byte
     bands, rows, cols = array.shape
-    with atomic_path(path) as tmp:
+    predictor = "PREDICTOR=3" if data_type == gdal.GDT_Float32 else "PREDICTOR=2"
+    tmp = temporary_sibling(path)
+    try:
         dataset = gdal.GetDriverByName("GTiff").Create(
             str(tmp), cols, rows, bands, data_type,
-            options=["COMPRESS=DEFLATE", "TILED=YES", "PREDICTOR=2" if data_type != gdal.GDT_Float32
-                     else "PREDICTOR=3"])
+            options=["COMPRESS=DEFLATE", "TILED=YES", predictor])
+        if dataset is None:
+            raise OSError(f"cannot create {path}: {gdal.GetLastErrorMsg()}")
         dataset.SetGeoTransform(tuple(geotransform))
         if crs_wkt:
             dataset.SetProjection(crs_wkt)
@@ -145,14 +170,21 @@ def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None
             if nodata is not None:
                 band.SetNoDataValue(nodata)
             band.WriteArray(array[number])
-        dataset.FlushCache()
-        dataset = None
+            if category_names:  # kept in a .aux.xml sidecar, which QGIS reads
+                band.SetCategoryNames(list(category_names))
+        band = dataset = None  # close: flushes the file and writes the sidecar
+        move_into_place(tmp, Path(path))
+    finally:
+        for tmp_file, _ in _sidecars(tmp, Path(path)):
+            tmp_file.unlink()
     return Path(path)
 
 
 def read_metadata(path):
     """The TerraLens provenance stored in an output file (vector layer or GeoTIFF), or {}."""
     dataset = gdal.OpenEx(str(path))
+    if dataset is None:
+        return {}
     holder = dataset.GetLayer(0) if dataset.GetLayerCount() else dataset
     value = holder.GetMetadataItem(METADATA_KEY)
     return json.loads(value) if value else {}

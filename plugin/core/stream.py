@@ -1,0 +1,160 @@
+"""Encode a raster tile batch by batch: settings, progress and cancel, read-ahead in a thread."""
+
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from .raster import RasterSource, tile_px_for_gsd
+
+
+class Cancelled(Exception):
+    """The caller asked to stop; nothing was written."""
+
+
+@dataclass
+class RunControl:
+    """Progress and cancel callbacks a caller (Processing, a GUI task) hands to a job.
+
+    `progress(fraction, message)` gets a fraction in [0, 1]; `is_cancelled()` is polled once a
+    batch. Both may be None.
+    """
+
+    progress: object = None
+    is_cancelled: object = None
+
+    def check(self):
+        """Raise `Cancelled` if the caller asked to stop."""
+        if self.is_cancelled is not None and self.is_cancelled():
+            raise Cancelled("cancelled by the user")
+
+    def report(self, fraction, message=""):
+        if self.progress is not None:
+            self.progress(max(0.0, min(1.0, float(fraction))), message)
+
+
+@dataclass
+class TileSettings:
+    """How a raster is cut into tiles for a model.
+
+    Attributes:
+        tile_size: model pixels a tile (None: the bundle's default).
+        gsd_m: metres a model pixel (None: the bundle's default; 0: the raster's own pixels).
+        overlap: share of a tile shared with its neighbour, 0 <= overlap < 1.
+        bands: 1-based raster bands feeding the model's bands (None: automatic).
+        value_range: (min, max) scaled to [0, 1] (None: the raster's type decides).
+        valid_fraction: tiles with less valid (non-nodata) area are skipped.
+        batch_size: tiles encoded together.
+        extent: (minx, miny, maxx, maxy) in the raster CRS to restrict the work to.
+    """
+
+    tile_size: int = None
+    gsd_m: float = None
+    overlap: float = 0.0
+    bands: list = None
+    value_range: tuple = None
+    valid_fraction: float = 0.5
+    batch_size: int = 16
+    extent: tuple = None
+
+    def resolved(self, bundle):
+        """A copy with the bundle's defaults filled in, checked."""
+        tile_size = int(self.tile_size or bundle.tile_size)
+        gsd_m = bundle.gsd_m if self.gsd_m is None else float(self.gsd_m)
+        if not 0.0 <= float(self.overlap) < 1.0:
+            raise ValueError(f"overlap is a share of the tile, 0 to below 1; got {self.overlap}")
+        if tile_size < 8:
+            raise ValueError(f"tile size must be at least 8 pixels, got {tile_size}")
+        return TileSettings(tile_size, gsd_m, float(self.overlap), self.bands, self.value_range,
+                            self.valid_fraction, max(1, int(self.batch_size)), self.extent)
+
+    def describe(self):
+        """Plain dict for provenance records and cache keys."""
+        return {"tile_size": self.tile_size, "gsd_m": self.gsd_m, "overlap": self.overlap,
+                "bands": self.bands, "value_range": self.value_range,
+                "valid_fraction": self.valid_fraction, "extent": self.extent}
+
+
+@dataclass
+class TiledRaster:
+    """A raster opened for a model, with its tile size in raster pixels."""
+
+    source: RasterSource
+    settings: TileSettings
+    tile_px: int
+    overlap_px: int
+    windows_total: int = 0
+    stats: dict = field(default_factory=dict)
+
+
+def open_tiled(path, model, settings):
+    """Open `path` for `model` with `settings` resolved against the model's bundle."""
+    bundle = model.bundle
+    settings = settings.resolved(bundle)
+    source = RasterSource(path, bands=settings.bands, value_range=settings.value_range,
+                          valid_fraction=settings.valid_fraction,
+                          model_bands=len(bundle.image.bands))
+    tile_px = tile_px_for_gsd(source, settings.tile_size, settings.gsd_m)
+    overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
+    total = source.count_tiles(tile_px, overlap_px, extent=settings.extent)
+    return TiledRaster(source, settings, tile_px, overlap_px, total)
+
+
+def encoded_batches(tiled, model, control, dense=False):
+    """Yield (windows, embeddings, dense or None) batch by batch, reporting progress.
+
+    Tiles are read one batch ahead in a thread while the encoder runs, so reading and
+    encoding overlap; at most two batches wait in memory.
+    """
+    bundle = model.bundle
+    batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, bundle.image.size,
+                                        tiled.settings.batch_size, extent=tiled.settings.extent)
+    read, kept = 0, 0
+    for batch in read_ahead(batches, depth=2):
+        control.check()
+        if dense:
+            embeddings, dense_maps = model.image.encode(batch.pixels)
+        else:
+            embeddings, dense_maps = model.image.encode_embeddings(batch.pixels), None
+        read += batch.tiles_read
+        kept += len(batch)
+        control.report(read / max(1, tiled.windows_total), f"{read}/{tiled.windows_total} tiles")
+        yield batch.windows, embeddings, dense_maps
+    control.check()
+    tiled.stats.update(tiles_total=tiled.windows_total, tiles_encoded=kept,
+                       tiles_skipped=tiled.windows_total - kept)
+
+
+def read_ahead(iterable, depth=2):
+    """Iterate `iterable` in a background thread, keeping at most `depth` items ready."""
+    items = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterable:
+                if stop.is_set():
+                    return
+                items.put(item)
+            items.put(done)
+        except BaseException as err:  # hand the reader's error to the consumer
+            items.put(err)
+
+    thread = threading.Thread(target=produce, name="terralens-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                items.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()

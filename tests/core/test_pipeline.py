@@ -1,0 +1,187 @@
+"""The three jobs end to end on real GeoTIFFs with the tiny test bundles."""
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr, osr
+from terralens.plugin.core import pipeline
+from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.outputs import read_metadata
+from terralens.plugin.core.stream import Cancelled, RunControl, TileSettings
+
+LABELS = "forest, river, parking lot, houses"
+
+
+@pytest.fixture(scope="module")
+def wordpiece_model(repo_root):
+    return load_model(repo_root / "tests/data/tiny-wordpiece")
+
+
+@pytest.fixture(scope="module")
+def clip_model(repo_root):
+    return load_model(repo_root / "tests/data/tiny-clip")
+
+
+@pytest.fixture(scope="module")
+def ortho(shared_data):
+    return shared_data / "scenes/ortho_drone_small.tif"
+
+
+@pytest.fixture(scope="module")
+def spacenet(shared_data):
+    return shared_data / "scenes/spacenet_atlanta_pan.tif"
+
+
+def features(path):
+    dataset = ogr.Open(str(path))
+    layer = dataset.GetLayer(0)
+    return dataset, layer, list(layer)
+
+
+def raster_bounds(path):
+    ds = gdal.Open(str(path))
+    g = ds.GetGeoTransform()
+    return g[0], g[3] + g[5] * ds.RasterYSize, g[0] + g[1] * ds.RasterXSize, g[3]
+
+
+def test_label_raster_writes_ranked_labels_and_class_raster(tmp_path, ortho, wordpiece_model):
+    out, classes = tmp_path / "labels.gpkg", tmp_path / "classes.tif"
+    summary = pipeline.label_raster(ortho, wordpiece_model, LABELS, out,
+                                    TileSettings(tile_size=128), class_raster_path=classes)
+    dataset, layer, rows = features(out)
+    assert len(rows) == summary["tiles_encoded"] > 0
+    assert summary["tiles_encoded"] + summary["tiles_skipped"] == summary["tiles_total"]
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32633"
+    minx, miny, maxx, maxy = raster_bounds(ortho)
+    for row in rows:
+        assert row["score"] >= row["score_2"] >= row["score_3"]
+        assert row["label"] in LABELS and row["score"] + row["score_2"] <= 1 + 1e-6
+        gminx, gmaxx, gminy, gmaxy = row.GetGeometryRef().GetEnvelope()
+        assert gminx >= minx - 1e-6 and gmaxy <= maxy + 1e-6
+    assert sum(summary["label_counts"].values()) == len(rows)
+    assert read_metadata(out)["model_id"] == "tiny-wordpiece"
+    class_dataset = gdal.Open(str(classes))  # keep a reference: bands die with their dataset
+    band = class_dataset.GetRasterBand(1)
+    band.GetMetadata()  # GDAL 3.6's GeoTIFF driver reads the .aux.xml sidecar lazily
+    assert band.GetCategoryNames()[1:] == ["forest", "river", "parking lot", "houses"]
+    assert set(np.unique(band.ReadAsArray())) <= {0, 1, 2, 3, 4}
+
+
+def test_min_score_turns_tiles_unknown(tmp_path, ortho, wordpiece_model):
+    out = tmp_path / "labels.gpkg"
+    pipeline.label_raster(ortho, wordpiece_model, LABELS, out, TileSettings(tile_size=256),
+                          min_score=1.01, top_k=2)
+    _, _, rows = features(out)
+    assert {row["label"] for row in rows} == {"unknown"}
+
+
+def test_cancel_half_way_leaves_no_file(tmp_path, ortho, wordpiece_model):
+    polls = []
+
+    def is_cancelled():
+        polls.append(1)
+        return len(polls) > 2
+
+    progress = []
+    with pytest.raises(Cancelled):
+        pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "labels.gpkg",
+                              TileSettings(tile_size=64, batch_size=4),
+                              control=RunControl(lambda f, m: progress.append(f), is_cancelled))
+    assert list(tmp_path.iterdir()) == []
+    assert progress and 0 < progress[-1] < 1
+
+
+def test_index_is_reused_until_something_changes(tmp_path, spacenet, clip_model):
+    settings = TileSettings(tile_size=128)
+    index, path, reused = pipeline.index_raster(spacenet, clip_model, settings, tmp_path)
+    assert not reused and path.is_file() and len(index) > 0
+    calls = clip_model.image.calls
+    again, path_again, reused = pipeline.index_raster(spacenet, clip_model, settings, tmp_path)
+    assert reused and path_again == path and clip_model.image.calls == calls
+    np.testing.assert_array_equal(again.embeddings, index.embeddings)
+    _, other_path, reused = pipeline.index_raster(spacenet, clip_model,
+                                                  TileSettings(tile_size=128, overlap=0.5),
+                                                  tmp_path)
+    assert not reused and other_path != path
+
+
+def test_search_writes_ranked_tiles_and_heatmap(tmp_path, spacenet, ortho, clip_model):
+    first, _, _ = pipeline.index_raster(spacenet, clip_model, TileSettings(tile_size=128),
+                                        tmp_path)
+    second, _, _ = pipeline.index_raster(ortho, clip_model, TileSettings(tile_size=256),
+                                         tmp_path)
+    out, heat = tmp_path / "hits.gpkg", tmp_path / "heat.tif"
+    hits = pipeline.search([first], clip_model, "houses with pools", negatives=["trees"], k=5,
+                           out_path=out, heatmap_path=heat)
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a["score"] >= b["score"] for a, b in zip(hits, hits[1:]))
+    _, layer, rows = features(out)
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["query"] == "houses with pools"
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32616"
+    heat_ds = gdal.Open(str(heat))
+    values = heat_ds.ReadAsArray()
+    assert np.isfinite(values).mean() > 0.9
+    assert np.nanmax(values) == pytest.approx(hits[0]["score"], abs=0.05)
+    both = pipeline.search([first, second], clip_model, "a building", k=200)
+    assert {h["index"] for h in both} == {0, 1}
+    with pytest.raises(ValueError, match="query is empty"):
+        pipeline.search([first], clip_model, "   ")
+
+
+def test_prompt_mask_writes_polygons_and_probability(tmp_path, spacenet, wordpiece_model):
+    out, prob = tmp_path / "mask.gpkg", tmp_path / "prob.tif"
+    summary = pipeline.prompt_mask(spacenet, wordpiece_model, "building", out,
+                                   TileSettings(tile_size=128), threshold=0.2,
+                                   probability_path=prob)
+    values = gdal.Open(str(prob)).ReadAsArray()
+    assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+    _, layer, rows = features(out)
+    assert len(rows) == summary["polygons"]
+    expected = int(((values >= 0.2) & np.isfinite(values)).any())
+    assert (len(rows) > 0) == bool(expected)
+    for row in rows:
+        assert row["prompt"] == "building" and 0.2 <= row["mean_score"] <= 1
+        assert row["area"] == pytest.approx(row.GetGeometryRef().GetArea(), rel=1e-6)
+    none = pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "none.gpkg",
+                                TileSettings(tile_size=256), threshold=1.01)
+    assert none["polygons"] == 0 and (tmp_path / "none.gpkg").is_file()
+    with pytest.raises(ValueError, match="prompt is empty"):
+        pipeline.prompt_mask(spacenet, wordpiece_model, "", tmp_path / "x.gpkg")
+
+
+def make_raster(path, epsg, geotransform, data, nodata=None):
+    bands, rows, cols = data.shape
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, bands, gdal.GDT_UInt16)
+    dataset.SetGeoTransform(geotransform)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    dataset.SetProjection(srs.ExportToWkt())
+    for number in range(bands):
+        band = dataset.GetRasterBand(number + 1)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        band.WriteArray(data[number])
+    dataset = None
+    return path
+
+
+def test_geographic_16bit_raster_with_nodata(tmp_path, wordpiece_model):
+    data = np.random.default_rng(0).integers(100, 4000, (13, 256, 256)).astype(np.uint16)
+    data[:, :, :128] = 0  # left half is nodata
+    path = make_raster(tmp_path / "geo.tif", 4326, (-84.4, 0.00001, 0, 33.8, 0, -0.00001), data,
+                       nodata=0)
+    out = tmp_path / "labels.gpkg"
+    summary = pipeline.label_raster(path, wordpiece_model, LABELS, out,
+                                    TileSettings(tile_size=64, bands=[4, 3, 2]))
+    assert summary["tiles_encoded"] == 8 and summary["tiles_skipped"] == 8
+    _, layer, rows = features(out)
+    assert layer.GetSpatialRef().IsGeographic()
+    assert all(row.GetGeometryRef().GetEnvelope()[0] >= -84.4 + 128 * 0.00001 - 1e-9
+               for row in rows)
+
+
+def test_bad_band_mapping_is_a_clear_error(tmp_path, spacenet, wordpiece_model):
+    with pytest.raises(ValueError, match="band"):
+        pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "x.gpkg",
+                              TileSettings(bands=[1, 2, 5]))
+    assert not (tmp_path / "x.gpkg").exists()

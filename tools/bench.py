@@ -1,0 +1,165 @@
+"""TerraLens benchmarks (`make bench`): encoder and pipeline tiles/s, query latency, peak memory.
+
+Prints one JSON object. Figures depend on the machine; the JSON records which one.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BUNDLE = ROOT / "models" / "terralens-effnet-minilm-v1"
+SHARED = Path(os.environ.get("TERRALENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SCENE = SHARED / "scenes" / "spacenet_atlanta_pan.tif"
+LABELS = "forest, river, parking lot, buildings, road, bare soil, grass, water"
+
+
+def model_only(model, tiles, batch):
+    """Image-encoder tiles/s on random tensors (no I/O)."""
+    size = model.bundle.image.size
+    pixels = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
+    model.image.encode_embeddings(pixels)  # warm-up
+    start = time.perf_counter()
+    for _ in range(max(1, tiles // batch)):
+        model.image.encode_embeddings(pixels)
+    return max(1, tiles // batch) * batch / (time.perf_counter() - start)
+
+
+def mosaic_vrt(source, side, out_dir):
+    """A VRT of `side` x `side` pixels that repeats a real scene on a grid (real content)."""
+    from osgeo import gdal
+
+    src = gdal.Open(str(source))
+    w, h, gt = src.RasterXSize, src.RasterYSize, src.GetGeoTransform()
+    data_type = gdal.GetDataTypeName(src.GetRasterBand(1).DataType)
+    bands = []
+    for band in range(1, src.RasterCount + 1):
+        sources = "".join(
+            f'<SimpleSource><SourceFilename relativeToVRT="0">{source}</SourceFilename>'
+            f"<SourceBand>{band}</SourceBand>"
+            f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+            f'<DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/></SimpleSource>'
+            for y in range(0, side, h) for x in range(0, side, w))
+        bands.append(f'<VRTRasterBand dataType="{data_type}" band="{band}">{sources}'
+                     "</VRTRasterBand>")
+    vrt = Path(out_dir) / f"mosaic_{side}.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="{side}" rasterYSize="{side}">'
+                   f"<SRS>{_escape(src.GetProjection())}</SRS>"
+                   f"<GeoTransform>{', '.join(repr(v) for v in gt)}</GeoTransform>"
+                   + "".join(bands) + "</VRTDataset>")
+    return str(vrt)
+
+
+def _escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def end_to_end(model, raster, batch, out_dir):
+    """Labelling tiles/s on a real raster, outputs written, everything included."""
+    from terralens.plugin.core import pipeline
+    from terralens.plugin.core.stream import TileSettings
+
+    start = time.perf_counter()
+    summary = pipeline.label_raster(raster, model, LABELS, Path(out_dir) / "labels.gpkg",
+                                    TileSettings(batch_size=batch))
+    seconds = time.perf_counter() - start
+    return summary["tiles_encoded"] / seconds, summary["tiles_encoded"], seconds
+
+
+def query_latency(dim, counts, queries=30):
+    """Median and 95th-percentile search latency (ms) and recall@20 against exact search."""
+    from terralens.plugin.core.index import build_index
+
+    rng = np.random.default_rng(0)
+    results = {}
+    for count in counts:
+        # clustered unit vectors, like real tile embeddings (scenes repeat)
+        centres = rng.standard_normal((max(8, count // 200), dim)).astype(np.float32)
+        points = centres[rng.integers(0, len(centres), count)]
+        points += 0.6 * rng.standard_normal((count, dim)).astype(np.float32) / np.sqrt(dim) * 4
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        windows = np.zeros((count, 4), np.int32)
+        start = time.perf_counter()
+        index = build_index(points.astype(np.float16), windows, (0, 1, 0, 0, 0, -1), "", {})
+        build_s = time.perf_counter() - start
+        del points
+        probes = [index.embeddings[i].astype(np.float32) for i in rng.integers(0, count, queries)]
+        times, recall = [], []
+        for query in probes:
+            start = time.perf_counter()
+            tiles, _ = index.search(query, k=20)
+            times.append((time.perf_counter() - start) * 1000)
+            exact, _ = index.search(query, k=20, exact=True)
+            recall.append(len(set(tiles) & set(exact)) / 20)
+        results[str(count)] = {"median_ms": round(float(np.median(times)), 2),
+                               "p95_ms": round(float(np.percentile(times, 95)), 2),
+                               "recall_at_20_vs_exact": round(float(np.mean(recall)), 3),
+                               "clustered": index.clusters is not None,
+                               "build_s": round(build_s, 1)}
+        del index
+    return results
+
+
+def peak_memory_child(bundle, side, batch):
+    """Run a labelling of a `side` x `side` raster in a child process; its peak RSS in MB."""
+    code = "\n".join([
+        "import sys, tempfile",
+        f"sys.path.insert(0, {str(ROOT)!r})",
+        "from tools.bench import mosaic_vrt, end_to_end",
+        "from terralens.plugin.core.encoders import load_model",
+        f"d = tempfile.mkdtemp(); m = load_model({str(bundle)!r})",
+        f"r = end_to_end(m, mosaic_vrt({str(SCENE)!r}, {side}, d), {batch}, d)",
+        "print(r[1], r[2])"])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    tiles, seconds = done.stdout.split()
+    return {"raster_px": side, "tiles": int(tiles), "seconds": round(float(seconds), 1),
+            "peak_rss_mb": round(max(peak_kb, before) / 1024, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--tiles", type=int, default=256)
+    parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
+    parser.add_argument("--skip", default="", help="comma list of: e2e,query,memory")
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+    bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
+                             else ROOT / "tests" / "data" / "tiny-wordpiece")
+    from terralens.plugin.core.encoders import load_model
+
+    model = load_model(bundle)
+    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+              "bundle": model.bundle.id, "image_size": model.bundle.image.size,
+              "batch": args.batch}
+    report["model_only_tiles_per_s"] = round(model_only(model, args.tiles, args.batch), 1)
+    if "e2e" not in skip:
+        with tempfile.TemporaryDirectory() as out_dir:
+            raster = mosaic_vrt(SCENE, 2700, out_dir)
+            rate, tiles, seconds = end_to_end(model, raster, args.batch, out_dir)
+        report["end_to_end"] = {"raster": "SpaceNet Atlanta pan repeated 3x3 (2700 px)",
+                                "tiles": tiles, "tiles_per_s": round(rate, 1),
+                                "efficiency": round(rate / report["model_only_tiles_per_s"], 3)}
+    if "query" not in skip:
+        report["query_latency"] = query_latency(model.bundle.embedding_dim,
+                                                [10_000, 100_000, 1_000_000])
+    if "memory" not in skip:
+        report["peak_memory"] = peak_memory_child(bundle, args.big, args.batch)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -125,29 +125,33 @@ class RasterSource:
         """
         return len(self.windows(tile_px, overlap_px, extent))
 
-    def iter_batches(self, tile_px, overlap_px, out_size, batch_size, extent=None, resample=None):
+    def iter_batches(self, tile_px, overlap_px, out_size, batch_size, extent=None, resample=None,
+                     windows=None):
         """Yield `TileBatch`es of at most `batch_size` tiles, resampled to `out_size` pixels.
 
         Reads one window at a time, so memory stays bounded whatever the raster's size. Tiles
         with no valid pixel or fewer than `valid_fraction` are skipped; no empty batch is
-        yielded. `tile_px` is in raster pixels (see `tile_px_for_gsd`).
+        yielded. `tile_px` is in raster pixels (see `tile_px_for_gsd`); `windows`, when
+        given, replaces the grid (a caller that filtered it, by an area for example).
         """
         if int(batch_size) < 1:
             raise RasterError(f"batch_size must be at least 1, got {batch_size}")
-        windows, pixels, fractions, tiles_read = [], [], [], 0
-        for window in self.windows(tile_px, overlap_px, extent):
+        if windows is None:
+            windows = self.windows(tile_px, overlap_px, extent)
+        tiles, pixels, fractions, tiles_read = [], [], [], 0
+        for window in windows:
             tiles_read += 1
             tile, _, fraction = self.read(window, out_size, resample)
             if fraction <= 0.0 or fraction < self.valid_fraction:
                 continue
-            windows.append(window)
+            tiles.append(window)
             pixels.append(tile)
             fractions.append(fraction)
-            if len(windows) == int(batch_size):
-                yield _batch(windows, pixels, fractions, tiles_read)
-                windows, pixels, fractions, tiles_read = [], [], [], 0
-        if windows:
-            yield _batch(windows, pixels, fractions, tiles_read)
+            if len(tiles) == int(batch_size):
+                yield _batch(tiles, pixels, fractions, tiles_read)
+                tiles, pixels, fractions, tiles_read = [], [], [], 0
+        if tiles:
+            yield _batch(tiles, pixels, fractions, tiles_read)
 
     def read(self, window, out_size, resample=None):
         """One window as (pixels (C, S, S) in [0, 1], valid (S, S), valid fraction).

@@ -4,7 +4,11 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
+from osgeo import ogr
+
+from .outputs import polygon_from_ring
 from .raster import RasterSource, tile_px_for_gsd
+from .tiling import window_footprint
 
 
 class Cancelled(Exception):
@@ -45,6 +49,7 @@ class TileSettings:
         valid_fraction: tiles with less valid (non-nodata) area are skipped.
         batch_size: tiles encoded together.
         extent: (minx, miny, maxx, maxy) in the raster CRS to restrict the work to.
+        area_wkt: a (multi)polygon in the raster CRS, as WKT: only tiles touching it are used.
     """
 
     tile_size: int = None
@@ -55,6 +60,7 @@ class TileSettings:
     valid_fraction: float = 0.5
     batch_size: int = 16
     extent: tuple = None
+    area_wkt: str = None
 
     def resolved(self, bundle):
         """A copy with the bundle's defaults filled in, checked."""
@@ -65,13 +71,15 @@ class TileSettings:
         if tile_size < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile_size}")
         return TileSettings(tile_size, gsd_m, float(self.overlap), self.bands, self.value_range,
-                            self.valid_fraction, max(1, int(self.batch_size)), self.extent)
+                            self.valid_fraction, max(1, int(self.batch_size)), self.extent,
+                            self.area_wkt)
 
     def describe(self):
         """Plain dict for provenance records and cache keys."""
         return {"tile_size": self.tile_size, "gsd_m": self.gsd_m, "overlap": self.overlap,
                 "bands": self.bands, "value_range": self.value_range,
-                "valid_fraction": self.valid_fraction, "extent": self.extent}
+                "valid_fraction": self.valid_fraction, "extent": self.extent,
+                "area_wkt": self.area_wkt}
 
 
 @dataclass
@@ -82,8 +90,12 @@ class TiledRaster:
     settings: TileSettings
     tile_px: int
     overlap_px: int
-    windows_total: int = 0
+    windows: list = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+
+    @property
+    def windows_total(self):
+        return len(self.windows)
 
 
 def open_tiled(path, model, settings):
@@ -95,8 +107,22 @@ def open_tiled(path, model, settings):
                           model_bands=len(bundle.image.bands))
     tile_px = tile_px_for_gsd(source, settings.tile_size, settings.gsd_m)
     overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
-    total = source.count_tiles(tile_px, overlap_px, extent=settings.extent)
-    return TiledRaster(source, settings, tile_px, overlap_px, total)
+    windows = source.windows(tile_px, overlap_px, settings.extent)
+    if settings.area_wkt:
+        windows = windows_touching(windows, source.geotransform, settings.area_wkt)
+    if not windows:
+        raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
+                         "they overlap the raster (and are in a CRS QGIS can transform)")
+    return TiledRaster(source, settings, tile_px, overlap_px, windows)
+
+
+def windows_touching(windows, geotransform, area_wkt):
+    """The windows whose footprint intersects a polygon given as WKT in the raster CRS."""
+    area = ogr.CreateGeometryFromWkt(area_wkt)
+    if area is None or area.IsEmpty():
+        raise ValueError("the area to work in is empty or not a valid polygon")
+    return [w for w in windows
+            if polygon_from_ring(window_footprint(w, geotransform)).Intersects(area)]
 
 
 def encoded_batches(tiled, model, control, dense=False):
@@ -107,7 +133,7 @@ def encoded_batches(tiled, model, control, dense=False):
     """
     bundle = model.bundle
     batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, bundle.image.size,
-                                        tiled.settings.batch_size, extent=tiled.settings.extent)
+                                        tiled.settings.batch_size, windows=tiled.windows)
     read, kept = 0, 0
     for batch in read_ahead(batches, depth=2):
         control.check()

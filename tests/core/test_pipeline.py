@@ -185,3 +185,24 @@ def test_bad_band_mapping_is_a_clear_error(tmp_path, spacenet, wordpiece_model):
         pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "x.gpkg",
                               TileSettings(bands=[1, 2, 5]))
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_extent_and_area_limit_the_tiles(tmp_path, spacenet, wordpiece_model):
+    minx, miny, maxx, maxy = raster_bounds(spacenet)
+    full = pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "all.gpkg",
+                                 TileSettings(tile_size=128))
+    quarter = (minx, (miny + maxy) / 2, (minx + maxx) / 2, maxy)
+    by_extent = pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "e.gpkg",
+                                      TileSettings(tile_size=128, extent=quarter))
+    triangle = (f"POLYGON(({minx + 1} {maxy - 1}, {minx + 100} {maxy - 1}, "
+                f"{minx + 1} {maxy - 100}, {minx + 1} {maxy - 1}))")
+    by_area = pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "a.gpkg",
+                                    TileSettings(tile_size=128, area_wkt=triangle))
+    assert by_area["tiles_total"] < by_extent["tiles_total"] < full["tiles_total"]
+    _, _, rows = features(tmp_path / "a.gpkg")
+    area = ogr.CreateGeometryFromWkt(triangle)
+    assert rows and all(row.GetGeometryRef().Intersects(area) for row in rows)
+    outside = (maxx + 10, maxy + 10, maxx + 20, maxy + 20)
+    with pytest.raises(ValueError, match="no tile"):
+        pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "o.gpkg",
+                              TileSettings(extent=outside))

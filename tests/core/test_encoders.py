@@ -1,0 +1,196 @@
+"""Tests of the ONNX encoders on the tiny random bundles in tests/data."""
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from terralens.plugin.core import encoders
+from terralens.plugin.core.bundle import BundleError
+from terralens.plugin.core.encoders import load_model, open_session
+
+BUNDLES = ["tiny-wordpiece", "tiny-clip"]
+TEXTS = ["a forest", "a parking lot beside a river", "an airport with planes", "the sea"]
+
+
+@pytest.fixture(scope="module", params=BUNDLES)
+def model(request, repo_root):
+    return load_model(repo_root / "tests" / "data" / request.param)
+
+
+@pytest.fixture
+def wordpiece_copy(repo_root, tmp_path):
+    """A writable copy of the tiny WordPiece bundle."""
+    return shutil.copytree(repo_root / "tests" / "data" / "tiny-wordpiece", tmp_path / "bundle")
+
+
+def tiles(count, size=64, seed=0):
+    """`count` unlike tiles in [0, 1]: noise, constant colours and stripes."""
+    rng = np.random.default_rng(seed)
+    out = rng.random((count, 3, size, size)).astype(np.float32)
+    out[1::3] = rng.random((len(out[1::3]), 3, 1, 1))  # constant colours
+    out[2::3, :, ::4] = 0.0  # stripes on noise
+    return out
+
+
+def edit_manifest(folder, change):
+    path = folder / "bundle.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_bundles_load(model):
+    assert model.bundle.embedding_dim == 32
+    assert model.image.has_dense
+    assert model.bundle.id in BUNDLES
+
+
+def test_image_outputs_have_shapes_and_unit_length(model):
+    embeds, dense = model.image.encode(tiles(5))
+    assert embeds.shape == (5, 32) and embeds.dtype == np.float32
+    assert dense.shape == (5, 32, 4, 4) and dense.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeds, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(dense, axis=1), 1.0, rtol=1e-5)
+
+
+def test_image_encoding_is_batch_invariant(model):
+    pixels = tiles(7)
+    whole, whole_dense = model.image.encode(pixels)
+    encoder = encoders.ImageEncoder(model.bundle, model.image.session, max_batch=3)
+    chunked, chunked_dense = encoder.encode(pixels)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    np.testing.assert_allclose(chunked_dense, whole_dense, atol=1e-5)
+    assert (encoder.calls, encoder.tiles_encoded) == (3, 7)
+
+
+def test_encode_embeddings_matches_encode(model):
+    pixels = tiles(4)
+    np.testing.assert_allclose(model.image.encode_embeddings(pixels),
+                               model.image.encode(pixels)[0], atol=1e-6)
+
+
+def test_pixels_are_normalised_with_the_bundle_mean_and_std(model):
+    pixels = tiles(2)
+    spec = model.bundle.image
+    mean = np.reshape(spec.mean, (1, 3, 1, 1))
+    std = np.reshape(spec.std, (1, 3, 1, 1))
+    feed = ((pixels - mean) / std).astype(np.float32)
+    raw = model.image.session.run([spec.embedding_output], {spec.input_name: feed})[0]
+    raw /= np.linalg.norm(raw, axis=1, keepdims=True)
+    np.testing.assert_allclose(model.image.encode_embeddings(pixels), raw, atol=1e-5)
+
+
+def test_unlike_images_embed_apart(model):
+    pixels = tiles(3)
+    embeds = model.image.encode_embeddings(pixels)
+    similarity = embeds @ embeds.T
+    assert similarity[0, 1] < 0.95 and similarity[0, 2] < 0.95 and similarity[1, 2] < 0.95
+    other, _ = model.image.encode(pixels[::-1].copy())
+    np.testing.assert_allclose(other, embeds[::-1], atol=1e-5)
+
+
+def test_empty_batch(model):
+    embeds, dense = model.image.encode(np.zeros((0, 3, 64, 64), np.float32))
+    assert embeds.shape == (0, 32) and dense.shape == (0, 32, 4, 4)
+    assert model.text.encode([]).shape == (0, 32)
+
+
+def test_wrong_tile_size_is_refused(model):
+    with pytest.raises(ValueError, match="resize tiles to 64 pixels"):
+        model.image.encode(np.zeros((1, 3, 32, 32), np.float32))
+
+
+def test_text_embeddings_are_unit_length_and_batch_invariant(model):
+    whole = model.text.encode(TEXTS)
+    assert whole.shape == (4, 32) and whole.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, rtol=1e-5)
+    single = np.concatenate([model.text.encode(text) for text in TEXTS])
+    np.testing.assert_allclose(single, whole, atol=1e-5)
+    similarity = whole @ whole.T
+    assert np.all(similarity[~np.eye(4, dtype=bool)] < 0.99)
+
+
+class RecordingSession:
+    """Wraps a session and keeps the input names of every run."""
+
+    def __init__(self, session):
+        self.session = session
+        self.fed = []
+
+    def run(self, names, feeds):
+        self.fed.append(sorted(feeds))
+        return self.session.run(names, feeds)
+
+
+def test_attention_mask_fed_only_when_bundle_names_one(model):
+    session = RecordingSession(model.text.session)
+    encoder = encoders.TextEncoder(model.bundle, session, model.text.tokenizer, max_batch=3)
+    encoder.encode(TEXTS)
+    expected = ["attention_mask", "input_ids"] if model.bundle.text.attention_mask_name \
+        else ["input_ids"]
+    assert session.fed == [expected, expected] and encoder.calls == 2
+
+
+def test_missing_file_is_named(wordpiece_copy):
+    (wordpiece_copy / "text.onnx").unlink()
+    with pytest.raises(BundleError, match="lacks text.onnx"):
+        load_model(wordpiece_copy)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_onnx_is_named(wordpiece_copy, damage):
+    path = wordpiece_copy / "image.onnx"
+    data = {"garbage": b"this is not a protobuf" * 100, "truncated": path.read_bytes()[:5000],
+            "empty": b""}[damage]
+    path.write_bytes(data)
+    with pytest.raises(BundleError, match=r"image\.onnx is corrupt.*re-download"):
+        load_model(wordpiece_copy)
+
+
+def test_wrong_schema_version(wordpiece_copy):
+    edit_manifest(wordpiece_copy, lambda data: data.update(schema_version=99))
+    with pytest.raises(BundleError, match="schema_version 99"):
+        load_model(wordpiece_copy)
+
+
+def test_wrong_embedding_dim(wordpiece_copy):
+    edit_manifest(wordpiece_copy, lambda data: data.update(embedding_dim=64))
+    with pytest.raises(BundleError, match="'image_embeds' axis 1 is 32, expected 64"):
+        load_model(wordpiece_copy)
+
+
+def test_wrong_output_name(wordpiece_copy):
+    edit_manifest(wordpiece_copy, lambda data: data["text"].update(embedding_output="pooled"))
+    with pytest.raises(BundleError, match="'pooled' is missing"):
+        load_model(wordpiece_copy)
+
+
+def test_wrong_dense_grid(wordpiece_copy):
+    edit_manifest(wordpiece_copy, lambda data: data["image"].update(dense_grid=7))
+    model = load_model(wordpiece_copy)
+    with pytest.raises(BundleError, match="dense_grid is 7"):
+        model.image.encode(tiles(1))
+
+
+def test_session_options(repo_root):
+    session = open_session(repo_root / "tests" / "data" / "tiny-clip" / "image.onnx", threads=1)
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_provider_choice():
+    available = ["CPUExecutionProvider"]
+    assert encoders.choose_providers(None, available) == ["CPUExecutionProvider"]
+    assert encoders.choose_providers("auto", available) == ["CPUExecutionProvider"]
+    assert encoders.choose_providers("auto", ["CUDAExecutionProvider"] + available)[0] == \
+        "CUDAExecutionProvider"
+    with pytest.raises(ValueError, match="no execution provider TensorrtExecutionProvider"):
+        encoders.choose_providers(["TensorrtExecutionProvider"], available)
+
+
+def test_missing_onnxruntime_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(ImportError, match="pip install onnxruntime"):
+        encoders.import_onnxruntime()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from terralens.plugin.core import index as tile_index
 from terralens.plugin.core.tiling import Window
 

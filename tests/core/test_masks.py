@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from osgeo import osr
+
 from terralens.plugin.core import masks
 from terralens.plugin.core.mosaic import Mosaic, resize_bilinear
 from terralens.plugin.core.tiling import Window

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
+
 from terralens.plugin.core import outputs
 
 

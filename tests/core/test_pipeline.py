@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
+
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.outputs import read_metadata

@@ -1,8 +1,9 @@
 """The plugin loads in QGIS: classFactory, Processing provider, toolbar and menu, unload."""
 
-import terralens
 from qgis.core import QgsApplication
 from qgis.PyQt.QtWidgets import QToolBar
+
+import terralens
 
 
 def provider_ids():

@@ -1,1 +1,1 @@
-"""TerraLens training package: builds, trains, evaluates and exports encoders (torch side, never QGIS)."""
+"""TerraLens training package: trains, evaluates and exports encoders (torch side, never QGIS)."""

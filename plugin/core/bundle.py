@@ -65,7 +65,7 @@ class Bundle:
 
     id: str
     embedding_dim: int
-    logit_scale: float
+    logit_scale: float  # multiplier of cosine similarities: CLIP's exp(logit_scale), e.g. 100
     image: ImageSpec
     text: TextSpec
     name: str = ""

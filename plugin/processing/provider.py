@@ -10,8 +10,10 @@ ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.png"
 
 
 def algorithm_classes():
-    """Algorithm classes offered by the provider (filled by the issues that build them)."""
-    return []
+    """Algorithm classes offered by the provider."""
+    from .algorithms import ALGORITHMS
+
+    return ALGORITHMS
 
 
 class TerraLensProvider(QgsProcessingProvider):

@@ -1,0 +1,257 @@
+"""The four TerraLens algorithms: zero-shot labels, search index, text search, prompt masks."""
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..core import pipeline
+from ..core.labels import parse_labels
+from .base import TerraLensAlgorithm
+
+INPUT, OUTPUT = "INPUT", "OUTPUT"
+
+
+class ZeroShotLabel(TerraLensAlgorithm):
+    """Label every tile with the best of the user's labels."""
+
+    NAME, DISPLAY = "zeroshotlabel", "Label tiles (zero-shot)"
+    LABELS, LABELS_FILE, TOP_K, MIN_SCORE = "LABELS", "LABELS_FILE", "TOP_K", "MIN_SCORE"
+    TEMPLATES, CLASS_RASTER = "TEMPLATES", "CLASS_RASTER"
+
+    def initParameters(self):
+        self.addParameter(QgsProcessingParameterRasterLayer(INPUT, self.tr("Raster")))
+        self.addParameter(QgsProcessingParameterString(
+            self.LABELS, self.tr("Labels (comma or line separated)"), multiLine=True,
+            optional=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.LABELS_FILE, self.tr("…or a text file of labels (one a line)"),
+            extension="txt", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TOP_K, self.tr("Top labels kept"), QgsProcessingParameterNumber.Integer, 3,
+            minValue=1, maxValue=3))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_SCORE, self.tr("Minimum score (below: 'unknown')"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=1.0))
+        self.add_area_parameters()
+        self.add_advanced(QgsProcessingParameterString(
+            self.TEMPLATES, self.tr("Prompt templates, one a line, {} for the label "
+                                    "(empty: the model's)"), multiLine=True, optional=True))
+        self.add_model_parameters()
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT, self.tr("Labelled tiles"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.CLASS_RASTER, self.tr("Class raster"), optional=True,
+            createByDefault=False))
+
+    def labels(self, parameters, context):
+        text = self.parameterAsString(parameters, self.LABELS, context)
+        path = self.parameterAsFile(parameters, self.LABELS_FILE, context)
+        if path:
+            text = (text + "\n" if text else "") + Path(path).read_text(encoding="utf-8")
+        return parse_labels(text)
+
+    def run_job(self, parameters, context, feedback):
+        layer = self.parameterAsRasterLayer(parameters, INPUT, context)
+        raster = self.raster_path(layer, INPUT)
+        labels = self.labels(parameters, context)
+        model = self.model(parameters, context)
+        out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
+        class_raster = self.parameterAsOutputLayer(parameters, self.CLASS_RASTER, context)
+        summary = pipeline.label_raster(
+            raster, model, labels, out, self.tile_settings(parameters, context, layer),
+            templates=self.parameterAsString(parameters, self.TEMPLATES, context) or None,
+            top_k=self.parameterAsInt(parameters, self.TOP_K, context),
+            min_score=self.parameterAsDouble(parameters, self.MIN_SCORE, context),
+            class_raster_path=class_raster or None, control=self.control(feedback))
+        feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
+                          f"{summary['tiles_skipped']} skipped (nodata); "
+                          f"best labels: {summary['label_counts']}")
+        self.style_output(context, out, "labels", f"Labels ({layer.name()})")
+        results = {OUTPUT: out}
+        if class_raster:
+            self.style_output(context, class_raster, "classes", f"Classes ({layer.name()})")
+            results[self.CLASS_RASTER] = class_raster
+        return results
+
+
+class IndexingAlgorithm(TerraLensAlgorithm):
+    """Shared by buildindex and textsearch: rasters in, cached indexes out."""
+
+    CACHE_DIR = "CACHE_DIR"
+
+    def add_raster_list(self):
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            INPUT, self.tr("Rasters"), QgsProcessing.TypeRaster))
+
+    def add_cache_parameter(self):
+        self.add_advanced(QgsProcessingParameterFile(
+            self.CACHE_DIR, self.tr("Index cache folder (empty: your user cache)"),
+            behavior=QgsProcessingParameterFile.Folder, optional=True))
+
+    def indexes(self, parameters, context, feedback, model):
+        layers = self.parameterAsLayerList(parameters, INPUT, context)
+        if not layers:
+            raise QgsProcessingException(self.tr("choose at least one raster"))
+        cache_dir = self.parameterAsFile(parameters, self.CACHE_DIR, context) or None
+        indexes, paths = [], []
+        for number, layer in enumerate(layers):
+            feedback.setProgressText(f"Index of {layer.name()} ({number + 1}/{len(layers)})")
+            control = self.control(feedback)
+            control.progress = _sub_progress(feedback, number, len(layers))
+            index, path, reused = pipeline.index_raster(
+                self.raster_path(layer, INPUT), model,
+                self.tile_settings(parameters, context, layer), cache_dir, control)
+            feedback.pushInfo(f"{layer.name()}: {len(index)} tiles, "
+                              f"{'reused' if reused else 'built'} {path}")
+            indexes.append(index)
+            paths.append(str(path))
+        return indexes, paths
+
+
+def _sub_progress(feedback, number, count):
+    def progress(fraction, message):
+        feedback.setProgress(100.0 * (number + fraction) / count)
+
+    return progress
+
+
+class BuildIndex(IndexingAlgorithm):
+    """Embed the tiles of rasters once, for fast text search later."""
+
+    NAME, DISPLAY = "buildindex", "Build search index"
+    TILES = "TILES"
+
+    def initParameters(self):
+        self.add_raster_list()
+        self.add_area_parameters()
+        self.add_cache_parameter()
+        self.add_model_parameters()
+        self.addOutput(QgsProcessingOutputString(OUTPUT, self.tr("Index files")))
+        self.addOutput(QgsProcessingOutputNumber(self.TILES, self.tr("Tiles indexed")))
+
+    def run_job(self, parameters, context, feedback):
+        model = self.model(parameters, context)
+        indexes, paths = self.indexes(parameters, context, feedback, model)
+        return {OUTPUT: ";".join(paths), self.TILES: sum(len(i) for i in indexes)}
+
+
+class TextSearch(IndexingAlgorithm):
+    """Rank the tiles of rasters against a free-text query."""
+
+    NAME, DISPLAY = "textsearch", "Text search"
+    QUERY, NEGATIVE, K, HEATMAP = "QUERY", "NEGATIVE", "K", "HEATMAP"
+
+    def initParameters(self):
+        self.add_raster_list()
+        self.addParameter(QgsProcessingParameterString(self.QUERY, self.tr("Query")))
+        self.addParameter(QgsProcessingParameterString(
+            self.NEGATIVE, self.tr("Exclude (comma separated, optional)"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.K, self.tr("Number of results"), QgsProcessingParameterNumber.Integer, 20,
+            minValue=1, maxValue=100000))
+        self.add_area_parameters()
+        self.add_cache_parameter()
+        self.add_model_parameters()
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT, self.tr("Search results"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.HEATMAP, self.tr("Similarity heat-map (first raster)"), optional=True,
+            createByDefault=False))
+
+    def run_job(self, parameters, context, feedback):
+        query = self.parameterAsString(parameters, self.QUERY, context)
+        negatives = [n.strip() for n in
+                     self.parameterAsString(parameters, self.NEGATIVE, context).split(",")
+                     if n.strip()]
+        model = self.model(parameters, context)
+        if not query.strip():
+            raise QgsProcessingException(self.tr("the query is empty: type what you look for"))
+        indexes, _ = self.indexes(parameters, context, feedback, model)
+        out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
+        heatmap = self.parameterAsOutputLayer(parameters, self.HEATMAP, context) or None
+        hits = pipeline.search(indexes, model, query, negatives,
+                               self.parameterAsInt(parameters, self.K, context), out, heatmap)
+        feedback.pushInfo(f"{len(hits)} tiles found; best score "
+                          f"{hits[0]['score']:.3f}" if hits else "no tile found")
+        self.style_output(context, out, "search", f"Search: {query}")
+        results = {OUTPUT: out}
+        if heatmap:
+            self.style_output(context, heatmap, "heatmap", f"Similarity: {query}")
+            results[self.HEATMAP] = heatmap
+        return results
+
+
+class PromptMask(TerraLensAlgorithm):
+    """Outline the areas matching a prompt as polygons."""
+
+    NAME, DISPLAY = "promptmask", "Segment by prompt"
+    PROMPT, THRESHOLD, MIN_AREA, SIMPLIFY = "PROMPT", "THRESHOLD", "MIN_AREA", "SIMPLIFY"
+    BACKGROUND, SMOOTH, PROBABILITY = "BACKGROUND", "SMOOTH", "PROBABILITY"
+
+    def initParameters(self):
+        self.addParameter(QgsProcessingParameterRasterLayer(INPUT, self.tr("Raster")))
+        self.addParameter(QgsProcessingParameterString(self.PROMPT, self.tr("Prompt")))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.THRESHOLD, self.tr("Threshold (probability)"),
+            QgsProcessingParameterNumber.Double, 0.5, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_AREA, self.tr("Minimum polygon area (m²)"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SIMPLIFY, self.tr("Simplify tolerance (map units, 0: none)"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
+        self.add_area_parameters()
+        self.add_advanced(QgsProcessingParameterString(
+            self.BACKGROUND, self.tr("Background prompts (comma separated; empty: default)"),
+            optional=True))
+        self.add_advanced(QgsProcessingParameterBoolean(
+            self.SMOOTH, self.tr("Smooth along image features (SAO)"), True))
+        self.add_model_parameters(default_batch=8)
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT, self.tr("Mask polygons"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.PROBABILITY, self.tr("Mask probability raster"), optional=True,
+            createByDefault=False))
+
+    def run_job(self, parameters, context, feedback):
+        layer = self.parameterAsRasterLayer(parameters, INPUT, context)
+        raster = self.raster_path(layer, INPUT)
+        prompt = self.parameterAsString(parameters, self.PROMPT, context)
+        background = [b.strip() for b in
+                      self.parameterAsString(parameters, self.BACKGROUND, context).split(",")
+                      if b.strip()] or None
+        model = self.model(parameters, context)
+        out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
+        probability = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context) or None
+        window = 3 if self.parameterAsBoolean(parameters, self.SMOOTH, context) else 1
+        summary = pipeline.prompt_mask(
+            raster, model, prompt, out, self.tile_settings(parameters, context, layer),
+            threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
+            min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+            simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+            background=background, smooth_window=window, probability_path=probability,
+            control=self.control(feedback))
+        feedback.pushInfo(f"{summary['polygons']} polygons from {summary['tiles_encoded']} "
+                          "tiles")
+        self.style_output(context, out, "mask", f"Mask: {prompt}")
+        results = {OUTPUT: out}
+        if probability:
+            self.style_output(context, probability, "probability", f"Probability: {prompt}")
+            results[self.PROBABILITY] = probability
+        return results
+
+
+ALGORITHMS = [ZeroShotLabel, BuildIndex, TextSearch, PromptMask]

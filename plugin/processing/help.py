@@ -1,0 +1,90 @@
+"""Help texts of the TerraLens algorithms, written for GIS analysts (HTML for the toolbox)."""
+
+COMMON = """
+<h3>Tiles and bands (advanced parameters)</h3>
+<p>The raster is cut into square tiles. <b>Tile size</b> and <b>ground sample distance</b> default
+to the model's own (what it was trained on); tiles are resampled to them. 0 as ground sample
+distance keeps the raster's own pixels. <b>Overlap</b> makes neighbouring tiles share a part.
+Single-band rasters are repeated to red, green and blue; with more bands the first three (or the
+ones tagged red/green/blue) are used, or give <b>Bands</b> as <code>4,3,2</code> (Sentinel-2 true
+colour). 8-bit values are used as they are; 16-bit and float rasters get a 2-98 % stretch
+unless you give a <b>value range</b> such as <code>0,3000</code>. Tiles with less valid area than
+the threshold (nodata, outside the raster) are skipped. An <b>extent</b> or a <b>polygon
+layer</b> limits the work to an area. The results record the model and all parameters.</p>
+"""
+
+TEXTS = {
+    "zeroshotlabel": """
+<p>Gives every tile of a raster the label that fits it best among the labels you type, with
+a score, and the second and third best. No training is needed: the model compares each tile
+with the words.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Labels</b>: separated by commas or new lines, for example
+<code>forest, river, parking lot, residential area, farmland</code>. Or a text file with one
+label a line.</li>
+<li><b>Top labels kept</b>: how many labels a tile keeps (1-3 are written as fields).</li>
+<li><b>Minimum score</b>: tiles whose best score is lower get the label <code>unknown</code>.
+Scores are the model's probabilities among <i>your</i> labels; they sum to 1 over the labels.</li>
+<li><b>Prompt templates</b> (advanced): how a label becomes a sentence, <code>{}</code> marks
+the label; several lines make an ensemble.</li>
+</ul>
+<h3>Outputs</h3>
+<p>A polygon layer, one square a tile, with <code>label</code>, <code>score</code>,
+<code>label_2</code>, <code>score_2</code>, <code>label_3</code>, <code>score_3</code>, styled by
+label; optionally a class raster.</p>
+<p>Example: <code>qgis_process run terralens:zeroshotlabel -- INPUT=scene.tif
+LABELS="forest,water,buildings" OUTPUT=labels.gpkg</code></p>
+""",
+    "buildindex": """
+<p>Embeds every tile of one or more rasters once and stores the result in a cache, so that
+<b>Text search</b> answers queries on those rasters at once. Running it again on an unchanged
+raster with the same settings reuses the cache; any change (the file, bands, tiling or model)
+builds a new index.</p>
+<h3>Outputs</h3>
+<p>The index files (in the cache folder, by default your user cache) and the tile count.</p>
+<p>Example: <code>qgis_process run terralens:buildindex -- INPUT=a.tif INPUT=b.tif</code></p>
+""",
+    "textsearch": """
+<p>Finds the tiles of one or more rasters that best match a free-text query, for example
+<code>airplanes parked beside a terminal</code>. The tiles are embedded once (the same index as
+<b>Build search index</b>), so later queries on the same rasters take milliseconds.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Query</b>: what you are looking for, in plain words.</li>
+<li><b>Exclude</b> (optional): words for what you do not want (for example <code>harbour</code>);
+tiles that look like them are ranked lower.</li>
+<li><b>Number of results</b>: how many tiles to return.</li>
+</ul>
+<h3>Outputs</h3>
+<p>A polygon layer of the best tiles with <code>rank</code>, <code>score</code> (cosine
+similarity, higher is better), <code>query</code> and <code>raster</code>, styled by score;
+optionally a similarity heat-map raster of the first raster.</p>
+<p>Example: <code>qgis_process run terralens:textsearch -- INPUT=scene.tif QUERY="tennis court"
+OUTPUT=hits.gpkg</code></p>
+""",
+    "promptmask": """
+<p>Outlines the areas that match a prompt, for example <code>building</code>, as polygons. The
+model scores every location of every tile against the prompt and a few background words, the
+map is smoothed along image features (the Smooth-Attention-Operation) and cut at a threshold.
+The default model sees the raster at a coarse grid (about 8 to 32 pixels a cell): expect
+blobs around objects, not exact outlines.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Prompt</b>: what to outline.</li>
+<li><b>Threshold</b>: probability (0-1) above which a location belongs to the mask.</li>
+<li><b>Minimum area</b> (m²) and <b>simplify tolerance</b> (map units) clean the polygons.</li>
+<li><b>Background prompts</b> (advanced): what the prompt competes with, comma-separated.</li>
+</ul>
+<h3>Outputs</h3>
+<p>Polygons with <code>prompt</code>, <code>mean_score</code> and <code>area</code> (m²),
+holes kept; optionally the probability raster.</p>
+<p>Example: <code>qgis_process run terralens:promptmask -- INPUT=scene.tif PROMPT=building
+OUTPUT=buildings.gpkg</code></p>
+""",
+}
+
+
+def help_html(name):
+    """The help text of algorithm `name` followed by the shared part on tiles and bands."""
+    return TEXTS.get(name, "") + COMMON

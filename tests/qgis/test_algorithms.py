@@ -1,0 +1,202 @@
+"""Every algorithm through processing.run in an offscreen QGIS, on real GeoTIFFs."""
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr, osr
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+import terralens
+from terralens.plugin.core import registry
+from terralens.plugin.core.outputs import read_metadata
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider(qgis_app):
+    plugin = terralens.classFactory(None)
+    plugin.initProcessing()
+    yield
+    plugin.unload()
+
+
+@pytest.fixture(scope="module")
+def tiny(repo_root):
+    return str(repo_root / "tests/data/tiny-wordpiece")
+
+
+@pytest.fixture(scope="module")
+def ortho(shared_data):
+    return str(shared_data / "scenes/ortho_drone_small.tif")
+
+
+@pytest.fixture(scope="module")
+def spacenet(shared_data):
+    return str(shared_data / "scenes/spacenet_atlanta_pan.tif")
+
+
+def run(algorithm, feedback=None, **parameters):
+    import processing
+
+    return processing.run(f"terralens:{algorithm}", parameters, feedback=feedback)
+
+
+def vector(path):
+    layer = QgsVectorLayer(str(path), "out", "ogr")
+    assert layer.isValid(), path
+    return layer
+
+
+def test_zeroshotlabel_writes_labelled_tiles(tmp_path, ortho, tiny):
+    labels_file = tmp_path / "labels.txt"
+    labels_file.write_text("parking lot\nhouses\n")
+    result = run("zeroshotlabel", INPUT=ortho, LABELS="forest, river", LABELS_FILE=str(labels_file),
+                 MODEL=tiny, TILE_SIZE=128, OUTPUT=str(tmp_path / "labels.gpkg"),
+                 CLASS_RASTER=str(tmp_path / "classes.tif"))
+    layer = vector(result["OUTPUT"])
+    assert layer.crs().authid() == "EPSG:32633"
+    names = layer.fields().names()
+    for field in ("label", "score", "label_2", "score_2", "label_3", "score_3"):
+        assert field in names
+    assert layer.featureCount() == 70  # 10 x 7 tiles of 128 px over 1243 x 841, none nodata
+    labels = {f["label"] for f in layer.getFeatures()}
+    assert labels <= {"forest", "river", "parking lot", "houses"}
+    raster = QgsRasterLayer(result["CLASS_RASTER"], "classes")
+    assert raster.isValid() and raster.crs().authid() == "EPSG:32633"
+    record = read_metadata(result["OUTPUT"])
+    assert record["model_id"] == "tiny-wordpiece"
+    assert record["parameters"]["labels"] == ["forest", "river", "parking lot", "houses"]
+
+
+def test_buildindex_then_textsearch_reuses_the_index(tmp_path, spacenet, tiny):
+    cache = str(tmp_path / "cache")
+    built = run("buildindex", INPUT=[spacenet], MODEL=tiny, TILE_SIZE=128, CACHE_DIR=cache)
+    assert built["TILES"] == 64
+    model = registry.cached_model(tiny)
+    calls = model.image.calls
+    first = run("textsearch", INPUT=[spacenet], QUERY="houses with a pool", K=5, MODEL=tiny,
+                TILE_SIZE=128, CACHE_DIR=cache, OUTPUT=str(tmp_path / "hits.gpkg"),
+                HEATMAP=str(tmp_path / "heat.tif"))
+    second = run("textsearch", INPUT=[spacenet], QUERY="a parking lot", NEGATIVE="trees, grass",
+                 K=3, MODEL=tiny, TILE_SIZE=128, CACHE_DIR=cache,
+                 OUTPUT=str(tmp_path / "hits2.gpkg"))
+    assert model.image.calls == calls, "the searches did not re-embed the raster"
+    layer = vector(first["OUTPUT"])
+    rows = sorted(layer.getFeatures(), key=lambda f: f["rank"])
+    assert [f["rank"] for f in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["score"] >= rows[-1]["score"] and rows[0]["query"] == "houses with a pool"
+    assert layer.crs().authid() == "EPSG:32616"
+    assert vector(second["OUTPUT"]).featureCount() == 3
+    assert QgsRasterLayer(first["HEATMAP"], "heat").isValid()
+
+
+def test_promptmask_writes_polygons_and_probability(tmp_path, spacenet, tiny):
+    result = run("promptmask", INPUT=spacenet, PROMPT="building", THRESHOLD=0.3, MODEL=tiny,
+                 TILE_SIZE=128, OUTPUT=str(tmp_path / "mask.gpkg"),
+                 PROBABILITY=str(tmp_path / "prob.tif"))
+    layer = vector(result["OUTPUT"])
+    assert set(layer.fields().names()) >= {"prompt", "mean_score", "area"}
+    dataset = gdal.Open(result["PROBABILITY"])
+    values = dataset.ReadAsArray()
+    assert np.nanmax(values) <= 1 and np.nanmin(values) >= 0
+    assert (layer.featureCount() > 0) == bool((values >= 0.3).any())
+    for feature in layer.getFeatures():
+        assert feature["mean_score"] >= 0.3 and feature["prompt"] == "building"
+
+
+def test_extent_and_mask_layer_limit_the_area(tmp_path, spacenet, tiny):
+    dataset = gdal.Open(spacenet)
+    x0, dx, _, y0, _, dy = dataset.GetGeoTransform()
+    extent = f"{x0},{x0 + 200 * dx},{y0 + 200 * dy},{y0} [EPSG:32616]"
+    by_extent = run("zeroshotlabel", INPUT=spacenet, LABELS="a,b", MODEL=tiny, TILE_SIZE=128,
+                    EXTENT=extent, OUTPUT=str(tmp_path / "e.gpkg"))
+    assert vector(by_extent["OUTPUT"]).featureCount() == 4
+    mask = QgsVectorLayer("Polygon?crs=EPSG:32616", "mask", "memory")
+    from qgis.core import QgsFeature, QgsGeometry
+
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromWkt(
+        f"POLYGON(({x0 + 10} {y0 - 10}, {x0 + 20} {y0 - 10}, {x0 + 20} {y0 - 20}, "
+        f"{x0 + 10} {y0 - 10}))"))
+    mask.dataProvider().addFeature(feature)
+    by_mask = run("zeroshotlabel", INPUT=spacenet, LABELS="a,b", MODEL=tiny, TILE_SIZE=128,
+                  MASK=mask, OUTPUT=str(tmp_path / "m.gpkg"))
+    assert vector(by_mask["OUTPUT"]).featureCount() == 1
+
+
+def geographic_raster(path):
+    data = np.random.default_rng(1).integers(0, 255, (3, 200, 300)).astype(np.uint8)
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), 300, 200, 3, gdal.GDT_Byte)
+    dataset.SetGeoTransform((12.0, 0.00002, 0, 45.0, 0, -0.00002))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    dataset.SetProjection(srs.ExportToWkt())
+    for band in range(3):
+        dataset.GetRasterBand(band + 1).WriteArray(data[band])
+    dataset = None
+    return str(path)
+
+
+def test_geographic_raster_gives_outputs_in_degrees(tmp_path, tiny):
+    raster = geographic_raster(tmp_path / "geo.tif")
+    result = run("zeroshotlabel", INPUT=raster, LABELS="a,b,c", MODEL=tiny, TILE_SIZE=64,
+                 OUTPUT=str(tmp_path / "geo.gpkg"))
+    layer = vector(result["OUTPUT"])
+    assert layer.crs().authid() == "EPSG:4326"
+    extent = layer.extent()
+    assert 11.99 < extent.xMinimum() < extent.xMaximum() < 12.01
+
+
+class CancelAfter(QgsProcessingFeedback):
+    def __init__(self, progress_calls):
+        super().__init__()
+        self.left = progress_calls
+        self.progressChanged.connect(self.tick)
+
+    def tick(self, _):
+        self.left -= 1
+        if self.left <= 0:
+            self.cancel()
+
+
+def test_cancel_leaves_no_output(tmp_path, ortho, tiny):
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        run("zeroshotlabel", feedback=CancelAfter(2), INPUT=ortho, LABELS="a,b", MODEL=tiny,
+            TILE_SIZE=64, BATCH_SIZE=4, OUTPUT=str(tmp_path / "labels.gpkg"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"LABELS": " , "}, "no labels"),
+    ({"LABELS": "a,b", "BANDS": "1,2,7"}, "band"),
+    ({"LABELS": "a,b", "VALUE_RANGE": "zero,3"}, "two numbers"),
+    ({"LABELS": "a,b", "MODEL": "/nonexistent/model"}, "bundle"),
+])
+def test_bad_input_raises_clear_errors(tmp_path, spacenet, tiny, parameters, message):
+    parameters = {"MODEL": tiny, **parameters}
+    with pytest.raises(QgsProcessingException, match=message):
+        run("zeroshotlabel", INPUT=spacenet, OUTPUT=str(tmp_path / "x.gpkg"), **parameters)
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_empty_prompt_and_query_are_refused(tmp_path, spacenet, tiny):
+    with pytest.raises(QgsProcessingException, match="empty"):
+        run("promptmask", INPUT=spacenet, PROMPT="  ", MODEL=tiny,
+            OUTPUT=str(tmp_path / "m.gpkg"))
+    with pytest.raises(QgsProcessingException, match="empty"):
+        run("textsearch", INPUT=[spacenet], QUERY=" ", MODEL=tiny,
+            OUTPUT=str(tmp_path / "s.gpkg"))
+
+
+def test_every_algorithm_has_help(qgis_app):
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("terralens")
+    names = sorted(a.name() for a in provider.algorithms())
+    assert names == ["buildindex", "promptmask", "textsearch", "zeroshotlabel"]
+    for algorithm in provider.algorithms():
+        assert "Example" in algorithm.shortHelpString()
+    assert ogr is not None

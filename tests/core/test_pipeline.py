@@ -22,16 +22,6 @@ def clip_model(repo_root):
     return load_model(repo_root / "tests/data/tiny-clip")
 
 
-@pytest.fixture(scope="module")
-def ortho(shared_data):
-    return shared_data / "scenes/ortho_drone_small.tif"
-
-
-@pytest.fixture(scope="module")
-def spacenet(shared_data):
-    return shared_data / "scenes/spacenet_atlanta_pan.tif"
-
-
 def features(path):
     dataset = ogr.Open(str(path))
     layer = dataset.GetLayer(0)

@@ -1,17 +1,6 @@
 """Headless: every algorithm runs through `qgis_process run`, also with --json and in a batch."""
 
-import pytest
 from osgeo import ogr
-
-
-@pytest.fixture(scope="module")
-def tiny(repo_root):
-    return str(repo_root / "tests/data/tiny-wordpiece")
-
-
-@pytest.fixture(scope="module")
-def spacenet(shared_data):
-    return str(shared_data / "scenes/spacenet_atlanta_pan.tif")
 
 
 def count(path):

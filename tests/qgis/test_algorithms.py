@@ -23,21 +23,6 @@ def provider(qgis_app):
     plugin.unload()
 
 
-@pytest.fixture(scope="module")
-def tiny(repo_root):
-    return str(repo_root / "tests/data/tiny-wordpiece")
-
-
-@pytest.fixture(scope="module")
-def ortho(shared_data):
-    return str(shared_data / "scenes/ortho_drone_small.tif")
-
-
-@pytest.fixture(scope="module")
-def spacenet(shared_data):
-    return str(shared_data / "scenes/spacenet_atlanta_pan.tif")
-
-
 def run(algorithm, feedback=None, **parameters):
     import processing
 

@@ -1,13 +1,24 @@
 """The plugin object QGIS creates: registers the Processing provider, adds toolbar and menu."""
 
-from qgis.core import QgsApplication
+from pathlib import Path
+
+from qgis.core import QgsApplication, QgsMapLayerType
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
 
-from ..processing.provider import ICON_PATH, TerraLensProvider
+from ..processing.provider import ICON_PATH, PROVIDER_ID, TerraLensProvider
 
 MENU_NAME = "&TerraLens"
 TOOLBAR_NAME = "TerraLens"
+RESOURCES = Path(ICON_PATH).parent
+# toolbar actions that open an algorithm's Processing dialog: (text, algorithm, icon file)
+ALGORITHM_ACTIONS = (
+    ("Label tiles…", "zeroshotlabel", "label.png"),
+    ("Search…", "textsearch", "search.png"),
+    ("Segment by prompt…", "promptmask", "segment.png"),
+)
+MULTI_LAYER_INPUT = {"textsearch", "buildindex"}
 
 
 class TerraLensPlugin:
@@ -18,6 +29,9 @@ class TerraLensPlugin:
         self.provider = None
         self.toolbar = None
         self.actions = []
+        self.panel = None
+        self.panel_action = None
+        self.dialogs = []  # open algorithm dialogs (non-modal: kept alive here)
 
     def initProcessing(self):  # noqa: N802 (name fixed by QGIS)
         """Register the `terralens` provider once."""
@@ -26,38 +40,105 @@ class TerraLensPlugin:
             QgsApplication.processingRegistry().addProvider(self.provider)
 
     def initGui(self):  # noqa: N802
-        """Register Processing, then add the TerraLens toolbar and menu."""
+        """Register Processing, then add the TerraLens toolbar, menu and search panel toggle."""
         self.initProcessing()
         if self.iface is None:
             return
         self.toolbar = self.iface.addToolBar(TOOLBAR_NAME)
         self.toolbar.setObjectName("TerraLensToolbar")
-        self._add_action("About TerraLens", self.show_about)
+        for text, algorithm, icon in ALGORITHM_ACTIONS:
+            self._add_action(text, icon, lambda _checked=False, a=algorithm: self.open_dialog(a))
+        self.panel_action = self._add_action("Search panel", "panel.png", self.toggle_panel)
+        self.panel_action.setCheckable(True)
+        self._add_action("Models and settings…", "models.png", self.show_models, toolbar=False)
+        self._add_action("About TerraLens", "icon.png", self.show_about, toolbar=False)
+        from .dependencies import warn_if_missing
 
-    def _add_action(self, text, callback):
-        action = QAction(QIcon(str(ICON_PATH)), text, self.iface.mainWindow())
+        warn_if_missing(self.iface)
+
+    def _add_action(self, text, icon, callback, toolbar=True):
+        action = QAction(QIcon(str(RESOURCES / icon)), text, self.iface.mainWindow())
+        action.setObjectName("TerraLens" + "".join(w.title() for w in text.strip("…").split()))
         action.triggered.connect(callback)
-        self.toolbar.addAction(action)
+        if toolbar:
+            self.toolbar.addAction(action)
         self.iface.addPluginToRasterMenu(MENU_NAME, action)
         self.actions.append(action)
         return action
+
+    # --- actions --------------------------------------------------------------------------
+    def active_raster(self):
+        layer = self.iface.activeLayer()
+        return layer if layer is not None and layer.type() == QgsMapLayerType.RasterLayer \
+            else None
+
+    def open_dialog(self, algorithm):
+        """Open an algorithm's Processing dialog (non-modal), INPUT set to the active raster."""
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+        alg = QgsApplication.processingRegistry().createAlgorithmById(
+            f"{PROVIDER_ID}:{algorithm}")
+        dialog = AlgorithmDialog(alg, parent=self.iface.mainWindow())
+        layer = self.active_raster()
+        if layer is not None:
+            dialog.setParameters(
+                {"INPUT": [layer.id()] if algorithm in MULTI_LAYER_INPUT else layer.id()})
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _obj=None, d=dialog: self._forget(d))
+        self.dialogs.append(dialog)
+        dialog.show()
+        return dialog
+
+    def _forget(self, dialog):
+        if dialog in self.dialogs:
+            self.dialogs.remove(dialog)
+
+    def toggle_panel(self, visible=True):
+        """Show or hide the Search panel (made on first use)."""
+        if self.panel is None:
+            from .search_panel import SearchPanel
+
+            self.panel = SearchPanel(self.iface, self.iface.mainWindow())
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
+            self.panel.visibilityChanged.connect(self.panel_action.setChecked)
+        self.panel.setVisible(bool(visible))
+        if visible:
+            self.panel.refresh_rasters()
+            self.panel.raise_()
+        return self.panel
+
+    def show_models(self):
+        from .model_manager import ModelManagerDialog
+
+        dialog = ModelManagerDialog(self.iface.mainWindow())
+        dialog.exec()
 
     def show_about(self):
         """Say what the plugin does and where its algorithms are."""
         QMessageBox.information(
             self.iface.mainWindow(),
             "TerraLens",
-            "TerraLens asks rasters questions in words. Its algorithms are in the "
-            "Processing toolbox under 'TerraLens'.",
+            "TerraLens asks rasters questions in words: label tiles, search rasters with free "
+            "text (Search panel) and segment by prompt. Its algorithms are also in the "
+            "Processing toolbox under 'TerraLens'; models and settings are in the TerraLens "
+            "menu.",
         )
 
     def unload(self):
         """Remove everything initGui and initProcessing added."""
+        if self.panel is not None:
+            self.panel.disconnect_project()
+            self.iface.removeDockWidget(self.panel)
+            self.panel.deleteLater()
+            self.panel = None
+        for dialog in list(self.dialogs):
+            dialog.close()
         for action in self.actions:
             if self.iface is not None:
                 self.iface.removePluginRasterMenu(MENU_NAME, action)
             action.deleteLater()
         self.actions = []
+        self.panel_action = None
         if self.toolbar is not None:
             self.toolbar.deleteLater()
             self.toolbar = None

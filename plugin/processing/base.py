@@ -17,6 +17,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.stream import Cancelled, RunControl, TileSettings
 from .help import help_html
+from .settings_keys import default_bundle_setting
 from .styles import style_on_load
 
 MODEL, TILE_SIZE, GSD, OVERLAP = "MODEL", "TILE_SIZE", "GSD", "OVERLAP"
@@ -107,7 +108,8 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
     def model(self, parameters, context):
         from ..core.registry import cached_model
 
-        folder = self.parameterAsFile(parameters, MODEL, context) or None
+        # empty MODEL: the default chosen in the model manager, else the embedded model
+        folder = self.parameterAsFile(parameters, MODEL, context) or default_bundle_setting()
         return cached_model(folder)
 
     def raster_path(self, layer, name):

@@ -29,19 +29,45 @@ def qgis_app(tmp_path_factory):
 
 @pytest.fixture
 def stub_iface(qgis_app):
-    """A minimal `iface`: a real main window, toolbars, and a record of raster-menu entries."""
-    from qgis.PyQt.QtWidgets import QMainWindow
+    """A minimal `iface`: a real main window with a map canvas and a message bar, toolbars,
+    dock widgets, a settable active layer and a record of raster-menu entries."""
+    from qgis.gui import QgsMapCanvas, QgsMessageBar
+    from qgis.PyQt.QtWidgets import QMainWindow, QVBoxLayout, QWidget
 
     class StubIface:
         def __init__(self):
             self.window = QMainWindow()
+            central = QWidget(self.window)
+            layout = QVBoxLayout(central)
+            self.message_bar = QgsMessageBar(central)
+            self.canvas = QgsMapCanvas(central)
+            layout.addWidget(self.message_bar)
+            layout.addWidget(self.canvas)
+            self.window.setCentralWidget(central)
+            self.window.resize(1000, 700)
             self.raster_menu = {}
+            self.active_layer = None
 
         def mainWindow(self):
             return self.window
 
+        def mapCanvas(self):
+            return self.canvas
+
+        def messageBar(self):
+            return self.message_bar
+
+        def activeLayer(self):
+            return self.active_layer
+
         def addToolBar(self, name):
             return self.window.addToolBar(name)
+
+        def addDockWidget(self, area, dock):
+            self.window.addDockWidget(area, dock)
+
+        def removeDockWidget(self, dock):
+            self.window.removeDockWidget(dock)
 
         def addPluginToRasterMenu(self, menu, action):
             self.raster_menu.setdefault(menu, []).append(action)
@@ -51,4 +77,7 @@ def stub_iface(qgis_app):
             if not self.raster_menu[menu]:
                 del self.raster_menu[menu]
 
-    return StubIface()
+    iface = StubIface()
+    yield iface
+    iface.window.close()
+    iface.window.deleteLater()

@@ -1,0 +1,65 @@
+"""Result layers on the main thread: the "TerraLens results" group, styles, zoom to a tile."""
+
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+
+from ..processing.styles import StyleOnLoad
+
+GROUP_NAME = "TerraLens results"
+
+
+def results_group(project=None):
+    """The layer-tree group of result layers, or None before the first result."""
+    return (project or QgsProject.instance()).layerTreeRoot().findGroup(GROUP_NAME)
+
+
+def add_result_layer(path, name, style, project=None):
+    """Load a result file, style it (`processing.styles` names) and put it first in the group.
+
+    Raises:
+        OSError: the file cannot be read as a vector layer.
+    """
+    project = project or QgsProject.instance()
+    layer = QgsVectorLayer(str(path), name, "ogr")
+    if not layer.isValid():
+        raise OSError(f"the result file {path} cannot be opened: check the disk is not full")
+    StyleOnLoad(style).postProcessLayer(layer, None, None)
+    project.addMapLayer(layer, False)
+    group = results_group(project) or project.layerTreeRoot().insertGroup(0, GROUP_NAME)
+    group.insertLayer(0, layer)
+    # a group made empty shows collapsed; flip the flag so the layer panel opens it
+    group.setExpanded(False)
+    group.setExpanded(True)
+    return layer
+
+
+def footprint_rectangle(corners):
+    """The bounding rectangle of a tile's corner coordinates."""
+    xs = [x for x, _y in corners]
+    ys = [y for _x, y in corners]
+    return QgsRectangle(min(xs), min(ys), max(xs), max(ys))
+
+
+def zoom_to(canvas, rectangle, crs, margin=0.5):
+    """Show `rectangle` (in `crs`) on the canvas with a margin of `margin` times its size."""
+    transform = QgsCoordinateTransform(crs, canvas.mapSettings().destinationCrs(),
+                                       QgsProject.instance())
+    target = transform.transformBoundingBox(rectangle)
+    target.scale(1.0 + 2 * margin)
+    canvas.setExtent(target)
+    canvas.refresh()
+    return target
+
+
+def select_rank(layer, rank):
+    """Select the feature with rank `rank` in a search layer; return its id (or None)."""
+    for feature in layer.getFeatures():
+        if feature["rank"] == rank:
+            layer.selectByIds([feature.id()])
+            return feature.id()
+    layer.removeSelection()
+    return None

@@ -22,16 +22,6 @@ from terralens.plugin.gui.settings import Settings, load_settings, save_settings
 from terralens.plugin.processing.settings_keys import default_bundle_setting
 
 
-@pytest.fixture
-def tiny(repo_root):
-    return str(repo_root / "tests/data/tiny-wordpiece")
-
-
-@pytest.fixture
-def spacenet(shared_data):
-    return str(shared_data / "scenes/spacenet_atlanta_pan.tif")
-
-
 @pytest.fixture(autouse=True)
 def clean_state(qgis_app, tmp_path, monkeypatch):
     """Own settings, an empty project and an empty index cache for every test."""

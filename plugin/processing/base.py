@@ -80,7 +80,7 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
 
     def add_model_parameters(self, default_batch=16):
         self.add_advanced(QgsProcessingParameterFile(
-            MODEL, self.tr("Model bundle folder (empty: the embedded default model)"),
+            MODEL, self.tr("Model bundle folder (empty: the default model of TerraLens settings)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True))
         self.add_advanced(QgsProcessingParameterNumber(
             TILE_SIZE, self.tr("Tile size in model pixels (0: the model's default)"),

@@ -43,9 +43,14 @@ $(TRAIN_VENV)/.stamp: requirements/train.txt
 	  echo "$(ROOT)/.pkg" > $$($$venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/terralens-dev.pth; \
 	done
 
-# Model files built on this machine instead of committed (see models/README.md).
-models: $(TRAIN_VENV)/.stamp
-	@true
+# Model files built on this machine instead of committed (see models/README.md): the frozen
+# MiniLM text encoder of each bundle that stores only its trained text projection.
+models: $(TRAIN_VENV)/.stamp .pkg/terralens
+	@for dir in models/*/; do \
+	  if [ -f "$$dir/text_projection.safetensors" ]; then \
+	    $(TRAIN_PY) -m training.export --text-only --out "$$dir" || exit 1; \
+	  fi; \
+	done
 
 test: setup test-core test-qgis test-headless test-packaging test-training
 

@@ -1,7 +1,13 @@
-"""Build the plugin zip from committed files only, under one top folder `terralens/`."""
+"""Build the plugin zip (committed files only, top folder `terralens/`) and one model-pack zip
+per model bundle in models/.
+
+The plugin repository takes zips under 25 MB; a model bundle's ONNX files are larger than that
+(the frozen MiniLM text encoder alone is 23-91 MB), so bundles ship as separate model packs
+that the plugin's model manager installs. The pack holds the bundle's committed files plus the
+files `make setup` builds for it (text.onnx).
+"""
 
 import argparse
-import json
 import subprocess
 import zipfile
 from pathlib import Path
@@ -21,36 +27,55 @@ def committed_files():
     return [p for p in out.splitlines() if p]
 
 
-def built_model_files():
-    """Model files that `make setup` builds rather than commits (named in a bundle.json)."""
-    extra = []
-    for manifest in sorted((ROOT / "models").glob("*/bundle.json")):
-        bundle = json.loads(manifest.read_text())
-        for name in (bundle["image"]["file"], bundle["text"]["file"]):
-            path = manifest.parent / name
-            if path.is_file():
-                extra.append(str(path.relative_to(ROOT)))
-    return extra
+def in_a_bundle(path):
+    """True for files inside a model bundle folder (models/<id>/...)."""
+    parts = Path(path).parts
+    return len(parts) > 2 and parts[0] == "models"
 
 
 def shipped(path):
     return (not path.startswith(EXCLUDED_DIRS) and path not in EXCLUDED_FILES
+            and not in_a_bundle(path)
             and "__pycache__" not in path and not path.endswith(".pyc"))
 
 
-def build_zip(out):
-    files = sorted({p for p in committed_files() + built_model_files() if shipped(p)})
+def write_zip(out, members):
+    """Write {archive name: source path} to `out` atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(ROOT / path, f"{TOP}/{path}")
+        for name, source in sorted(members.items()):
+            archive.write(source, name)
     tmp.replace(out)
-    return out, len(files)
+    return out
+
+
+def build_plugin_zip(out):
+    files = [p for p in committed_files() if shipped(p)]
+    return write_zip(out, {f"{TOP}/{p}": ROOT / p for p in files}), len(files)
+
+
+def build_model_packs(out_dir):
+    """One `terralens-model-<id>.zip` a bundle whose built files exist; returns their paths."""
+    committed = committed_files()
+    packs = []
+    for manifest in sorted((ROOT / "models").glob("*/bundle.json")):
+        folder = manifest.parent
+        if not (folder / "text.onnx").is_file():
+            continue  # not built on this machine: `make setup` first
+        names = {p for p in committed if Path(p).parent == folder.relative_to(ROOT)}
+        names.add(str((folder / "text.onnx").relative_to(ROOT)))
+        members = {f"{folder.name}/{Path(p).name}": ROOT / p for p in names}
+        packs.append(write_zip(Path(out_dir) / f"terralens-model-{folder.name}.zip", members))
+    return packs
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, required=True)
-    path, count = build_zip(parser.parse_args().out)
+    parser.add_argument("--out", type=Path, required=True, help="the plugin zip to write")
+    parser.add_argument("--no-models", action="store_true", help="skip the model packs")
+    args = parser.parse_args()
+    path, count = build_plugin_zip(args.out)
     print(f"{path} ({count} files, {path.stat().st_size / 1e6:.1f} MB)")
+    for pack in ([] if args.no_models else build_model_packs(args.out.parent)):
+        print(f"{pack} ({pack.stat().st_size / 1e6:.1f} MB)")

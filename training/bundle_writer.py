@@ -64,7 +64,8 @@ def provenance(args, metadata, source):
              "git_revision": metadata.get("git_revision")}
     record = {**known, "source": source, "export_git_revision": git_revision(),
               "exporter": "training/export.py", "torch": torch.__version__,
-              "text_precision": args.text_precision}
+              "text_precision": args.text_precision,
+              "image_precision": getattr(args, "image_precision", "fp32")}
     extra = {key: value for key, value in metadata.items()
              if key not in known and key != "pack" and _is_json(value)}
     if extra:

@@ -56,6 +56,9 @@ def parse_args(argv):
     parser.add_argument("--evaluation", type=Path, help="JSON file of evaluation figures")
     parser.add_argument("--text-precision", choices=TEXT_PRECISIONS, default="fp32",
                         help="storage of text.onnx (default fp32)")
+    parser.add_argument("--image-precision", choices=("fp32", "fp16"), default="fp32",
+                        help="storage of image.onnx weights (fp16 halves the file; the CPU "
+                             "still computes in fp32)")
     parser.add_argument("--parity-data", type=Path, help="real data folder (../shared/data)")
     parser.add_argument("--force", action="store_true", help="--text-only: rebuild even if "
                         "text.onnx is newer than its inputs")
@@ -153,6 +156,7 @@ def export_terralens(args):
         names = ["image_embeds", "dense_features"]
         export_onnx(TerraLensImage(model), (pixels,), ["pixel_values"], names,
                     batch_axes(["pixel_values"] + names), stage / "image.onnx")
+        reduce_precision(stage / "image.onnx", args.image_precision)
         write_text_onnx(model, stage / "text.onnx", args.text_precision)
         save_projection(model, stage / PROJECTION_FILE)
         text = TextSpec(tokenizer="wordpiece", vocab_file=wordpiece_vocab(stage),

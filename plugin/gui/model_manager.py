@@ -21,8 +21,14 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.bundle import Bundle
-from ..core.registry import DEFAULT_BUNDLE_ID, EMBEDDED_DIR, available_bundles
+from ..core.bundle import Bundle, BundleError
+from ..core.registry import (
+    EMBEDDED_DIR,
+    available_bundles,
+    default_bundle_dir,
+    install_model_pack,
+)
+from ..processing.settings_keys import user_models_dir
 from .model_info import CONVERT_HELP, describe_bundle, model_card
 from .settings import DEVICES, load_settings, save_settings
 
@@ -40,7 +46,7 @@ class BundleEntry:
 def bundle_entries(extra_dirs):
     """Bundles found in the embedded `models/` folder, then in each user-added folder."""
     entries, seen = [], set()
-    for root in [None, *extra_dirs]:
+    for root in [None, user_models_dir(), *extra_dirs]:
         for found, problem in available_bundles([] if root is None else [root]):
             folder = Path(found.folder if isinstance(found, Bundle) else found).resolve()
             if folder in seen or (root is not None and folder.is_relative_to(EMBEDDED_DIR)):
@@ -56,7 +62,10 @@ def is_default(entry, settings):
     """Whether `entry` is what TerraLens runs when no model is chosen."""
     if settings.default_bundle:
         return Path(settings.default_bundle).resolve() == entry.folder
-    return entry.root is None and entry.folder.name == DEFAULT_BUNDLE_ID
+    try:
+        return Path(default_bundle_dir([user_models_dir()])).resolve() == entry.folder
+    except BundleError:
+        return False
 
 
 class ModelManagerDialog(QDialog):
@@ -81,7 +90,8 @@ class ModelManagerDialog(QDialog):
         splitter.setSizes([260, 600])
         layout.addWidget(splitter, 1)
         buttons = QHBoxLayout()
-        for text, slot in (("Add bundle folder…", self.choose_folder),
+        for text, slot in (("Install model pack…", self.choose_pack),
+                           ("Add bundle folder…", self.choose_folder),
                            ("Remove folder", self.remove_current_folder),
                            ("Use as default", self.set_current_default),
                            ("Use embedded default", self.clear_default)):
@@ -155,6 +165,24 @@ class ModelManagerDialog(QDialog):
             self, "A model bundle folder, or a folder holding bundle folders")
         if folder:
             self.add_folder(folder)
+
+    def choose_pack(self):
+        path, _ = QFileDialog.getOpenFileName(self, "A TerraLens model pack",
+                                              filter="Model packs (*.zip)")
+        if path:
+            self.install_pack(path)
+
+    def install_pack(self, path):
+        """Unpack a model pack into the profile's models folder; its model becomes selectable
+        (and the default model when it is the default bundle id)."""
+        try:
+            folder, bundle = install_model_pack(path, user_models_dir())
+        except BundleError as err:
+            self.details.setPlainText(f"Could not install {path}:\n{err}")
+            return None
+        self.refresh()
+        self.details.setPlainText(f"Installed model {bundle.id} in {folder}.")
+        return folder
 
     def add_folder(self, folder):
         """Remember a bundle folder (or a parent of some) and list what it holds."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..core import pipeline
 from ..core.registry import cached_model
 from ..core.stream import RunControl, TileSettings
+from ..processing.settings_keys import user_models_dir
 
 
 @dataclass
@@ -60,7 +61,7 @@ def run_search(request, memory, control=None):
         SearchOutcome (the caller stores `new_indexes` in its memory on the main thread).
     """
     control = control or RunControl()
-    model = cached_model(request.bundle_dir, request.providers)
+    model = cached_model(request.bundle_dir, request.providers, search_dirs=[user_models_dir()])
     indexes, fresh = [], {}
     count = len(request.rasters)
     for number, (name, path) in enumerate(request.rasters):

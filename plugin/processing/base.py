@@ -17,7 +17,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.stream import Cancelled, RunControl, TileSettings
 from .help import help_html
-from .settings_keys import default_bundle_setting
+from .settings_keys import default_bundle_setting, user_models_dir
 from .styles import style_on_load
 
 MODEL, TILE_SIZE, GSD, OVERLAP = "MODEL", "TILE_SIZE", "GSD", "OVERLAP"
@@ -110,7 +110,7 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
 
         # empty MODEL: the default chosen in the model manager, else the embedded model
         folder = self.parameterAsFile(parameters, MODEL, context) or default_bundle_setting()
-        return cached_model(folder)
+        return cached_model(folder, search_dirs=[user_models_dir()])
 
     def raster_path(self, layer, name):
         """The file GDAL reads for a raster layer, or a clear error for other providers."""

@@ -30,3 +30,45 @@ def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr(registry, "EMBEDDED_DIR", tmp_path)
     with pytest.raises(BundleError, match="choose a model bundle folder"):
         registry.default_bundle_dir()
+
+
+def make_pack(path, source, top="tiny-wordpiece", extra=None):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in source.iterdir():
+            archive.write(file, f"{top}/{file.name}")
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_install_model_pack_unpacks_checks_and_replaces(tmp_path, repo_root, monkeypatch):
+    source = repo_root / "tests/data/tiny-wordpiece"
+    models = tmp_path / "models"
+    folder, bundle = registry.install_model_pack(make_pack(tmp_path / "p.zip", source), models)
+    assert folder == models / "tiny-wordpiece" and bundle.id == "tiny-wordpiece"
+    assert (folder / "image.onnx").is_file()
+    again, _ = registry.install_model_pack(tmp_path / "p.zip", models)  # reinstall replaces
+    assert again == folder and sorted(p.name for p in models.iterdir()) == ["tiny-wordpiece"]
+    monkeypatch.setattr(registry, "DEFAULT_BUNDLE_ID", "tiny-wordpiece")
+    monkeypatch.setattr(registry, "EMBEDDED_DIR", tmp_path / "nothing")
+    assert registry.default_bundle_dir([models]) == folder
+
+
+def test_bad_model_packs_are_refused_and_leave_nothing(tmp_path, repo_root):
+    source = repo_root / "tests/data/tiny-wordpiece"
+    models = tmp_path / "models"
+    (tmp_path / "junk.zip").write_bytes(b"no zip")
+    evil = make_pack(tmp_path / "evil.zip", source, extra={"../../escape.txt": "x"})
+    broken = tmp_path / "broken.zip"
+    import zipfile
+
+    with zipfile.ZipFile(broken, "w") as archive:
+        archive.writestr("m/bundle.json", "{}")
+    for pack, message in [("junk.zip", "not a model pack"), (evil, "one bundle folder"),
+                          (broken, "schema_version")]:
+        with pytest.raises(BundleError, match=message):
+            registry.install_model_pack(tmp_path / pack, models)
+    assert list(models.iterdir()) == []
+    assert not (tmp_path.parent / "escape.txt").exists()

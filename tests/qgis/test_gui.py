@@ -4,6 +4,7 @@ model manager and settings."""
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from qgis.core import QgsApplication, QgsProcessingException, QgsProject, QgsRasterLayer
@@ -326,6 +327,29 @@ def test_model_manager_lists_bundles_of_an_added_folder(qgis_app, repo_root, tin
     dialog.remove_current_folder()
     assert load_settings().extra_bundle_dirs == [] and load_settings().default_bundle == ""
     assert "tiny-wordpiece" not in [e.bundle.id for e in dialog.entries if e.bundle]
+
+
+def test_model_manager_installs_a_model_pack_into_the_profile(qgis_app, tmp_path, tiny):
+    import shutil
+    import zipfile
+
+    from terralens.plugin.processing.settings_keys import user_models_dir
+
+    pack = tmp_path / "terralens-model-tiny.zip"
+    with zipfile.ZipFile(pack, "w") as archive:
+        for file in sorted(Path(tiny).iterdir()):
+            archive.write(file, f"tiny-pack/{file.name}")
+    dialog = ModelManagerDialog()
+    try:
+        folder = dialog.install_pack(str(pack))
+        assert folder == user_models_dir() / "tiny-pack"
+        assert "tiny-wordpiece" in [e.bundle.id for e in dialog.entries if e.bundle]
+        assert "Installed model tiny-wordpiece" in dialog.details.toPlainText()
+        (tmp_path / "bad.zip").write_bytes(b"not a zip")
+        assert dialog.install_pack(str(tmp_path / "bad.zip")) is None
+        assert "not a model pack" in dialog.details.toPlainText()
+    finally:
+        shutil.rmtree(user_models_dir() / "tiny-pack", ignore_errors=True)
 
 
 def test_model_manager_shows_evaluation_figures_and_broken_bundles(qgis_app, tmp_path, tiny):

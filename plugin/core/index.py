@@ -21,6 +21,9 @@ INDEX_FORMAT = 1
 # Up to this many tiles a query scans every embedding; above it an inverted file (k-means
 # clusters of the embeddings) narrows the scan to the clusters nearest to the query.
 EXACT_SEARCH_LIMIT = 100_000
+# Below this size the float16 embeddings are also kept as float32 in memory once searched:
+# numpy's float16 -> float32 conversion, not the product, is what a query waits for.
+FLOAT32_CACHE_BYTES = 256 * 1024 * 1024
 
 
 class TileIndexError(ValueError):
@@ -37,6 +40,7 @@ class TileIndex:
     crs_wkt: str
     provenance: dict = field(default_factory=dict)
     clusters: "Clusters" = None
+    _float32: np.ndarray = field(default=None, repr=False, compare=False)
 
     def __len__(self):
         return len(self.embeddings)
@@ -52,11 +56,18 @@ class TileIndex:
     def scores(self, query, negatives=None, negative_weight=0.5):
         """Cosine similarity of every tile to `query`, minus `negative_weight` times its best
         similarity to any negative query (so "ships but not harbours" can be asked)."""
-        scores = _matvec(self.embeddings, query)
+        matrix = self._searchable()
+        scores = _matvec(matrix, query)
         if negatives is not None and len(negatives):
-            negative = np.max(np.stack([_matvec(self.embeddings, n) for n in negatives]), axis=0)
+            negative = np.max(np.stack([_matvec(matrix, n) for n in negatives]), axis=0)
             scores = scores - negative_weight * negative
         return scores
+
+    def _searchable(self):
+        """The embeddings as float32 when that fits the cache budget, else the float16 ones."""
+        if self._float32 is None and self.embeddings.size * 4 <= FLOAT32_CACHE_BYTES:
+            self._float32 = self.embeddings.astype(np.float32)
+        return self._float32 if self._float32 is not None else self.embeddings
 
     def search(self, query, k=20, negatives=None, negative_weight=0.5, exact=False):
         """The `k` best tiles for a unit `query` vector: (tile numbers, scores), best first."""
@@ -66,9 +77,10 @@ class TileIndex:
             candidates = None
             scores = self.scores(query, negatives, negative_weight)
         else:
-            candidates = self.clusters.candidates(query)
-            sub = TileIndex(self.embeddings[candidates], self.windows[:0], self.geotransform,
-                            self.crs_wkt)
+            ranges = self.clusters.probe_ranges(query)
+            candidates = np.concatenate([np.arange(a, b) for a, b in ranges])
+            block = np.concatenate([self.embeddings[a:b] for a, b in ranges])  # slices: memcpy
+            sub = TileIndex(block, self.windows[:0], self.geotransform, self.crs_wkt)
             scores = sub.scores(query, negatives, negative_weight)
         best = _top_k(scores, k)
         tiles = best if candidates is None else candidates[best]
@@ -121,7 +133,7 @@ class Clusters:
 
     centroids: np.ndarray  # (clusters, dim) float32, unit length
     offsets: np.ndarray  # (clusters + 1,) int64: tiles of cluster c are offsets[c]:offsets[c+1]
-    probe_fraction: float = 1 / 32
+    probe_fraction: float = 1 / 64
 
     @classmethod
     def fit(cls, embeddings, iterations=8, sample=50_000, seed=0):
@@ -145,11 +157,16 @@ class Clusters:
         offsets = np.searchsorted(assignment[order], np.arange(count + 1))
         return order, cls(centroids.astype(np.float32), offsets.astype(np.int64))
 
-    def candidates(self, query):
-        """Tile numbers in the clusters nearest to `query` (at least `probe_fraction` of all)."""
+    def probe_ranges(self, query):
+        """(start, stop) tile ranges of the clusters nearest to `query` (`probe_fraction` of
+        the clusters), in tile order."""
         probes = max(1, int(np.ceil(len(self.centroids) * self.probe_fraction)))
-        nearest = _top_k(self.centroids @ np.asarray(query, np.float32), probes)
-        return np.concatenate([np.arange(self.offsets[c], self.offsets[c + 1]) for c in nearest])
+        nearest = np.sort(_top_k(self.centroids @ np.asarray(query, np.float32), probes))
+        return [(int(self.offsets[c]), int(self.offsets[c + 1])) for c in nearest]
+
+    def candidates(self, query):
+        """Tile numbers in the clusters nearest to `query`."""
+        return np.concatenate([np.arange(a, b) for a, b in self.probe_ranges(query)])
 
     def arrays(self):
         return {"ivf_centroids": self.centroids, "ivf_offsets": self.offsets}

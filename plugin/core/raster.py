@@ -82,6 +82,9 @@ class RasterSource:
         except ValueError as err:
             raise RasterError(f"{self.path}: {err}") from None
         self._mask_bands = _mask_plan(ds, self.bands)
+        # a band used twice (a 1-band raster repeated to RGB) is read and resampled once
+        self._read_bands = unique_in_order(self.bands)
+        self._band_take = [self._read_bands.index(b) for b in self.bands]
         self._low, self._high, self.scaling = self._measure_scaling(value_range)
 
     def _measure_scaling(self, value_range):
@@ -186,12 +189,14 @@ class RasterSource:
     def _read_raw(self, xoff, yoff, xsize, ysize, buf_w, buf_h, alg):
         """Chosen bands as float32 (C, buf_h, buf_w) and where all of them are valid."""
         data = self._ds.ReadAsArray(xoff, yoff, xsize, ysize, buf_xsize=buf_w, buf_ysize=buf_h,
-                                    band_list=self.bands, buf_type=gdal.GDT_Float32,
+                                    band_list=self._read_bands, buf_type=gdal.GDT_Float32,
                                     resample_alg=alg)
         if data is None:
             raise RasterError(f"GDAL could not read pixels of {self.path}: "
                               f"{gdal.GetLastErrorMsg() or 'read error'}")
-        data = data.reshape(len(self.bands), buf_h, buf_w)
+        data = data.reshape(len(self._read_bands), buf_h, buf_w)
+        if len(self._read_bands) != len(self.bands):
+            data = data[self._band_take]
         valid = np.isfinite(data).all(axis=0)
         for band_number in self._mask_bands:
             mask = self._ds.GetRasterBand(band_number).GetMaskBand().ReadAsArray(

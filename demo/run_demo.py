@@ -33,7 +33,7 @@ def model_dir():
 
 def run_algorithms(qgis, model, cache):
     """Run the four algorithms; return (name, output file, style, label field) for previews."""
-    common = [f"MODEL={model}", "GSD=0.6"]  # 128-px model tiles of 256 raster px (0.3 m)
+    common = [f"MODEL={model}"]  # model defaults: 128-px tiles at 0.6 m = 256 px of 0.3 m
     qgis.run("run", "terralens:zeroshotlabel", "--", f"INPUT={MOSAIC}", f"LABELS={UCM_LABELS}",
              f"OUTPUT={OUT / 'labels.gpkg'}", f"CLASS_RASTER={OUT / 'classes.tif'}", *common)
     built = qgis.run_json("run", "terralens:buildindex", "--", f"INPUT={MOSAIC}",

@@ -6,11 +6,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-RASTER="${1:-$ROOT/../shared/data/scenes/spacenet_atlanta_pan.tif}"
+RASTER="${1:-$ROOT/demo/data/ucm_mosaic.tif}"
 OUT="$(realpath -m "${2:-$ROOT/docs/screenshot-search.png}")"
-# until the trained default model exists, the screenshot uses the random tiny test bundle
-MODEL="${TERRALENS_SHOT_MODEL:-$ROOT/tests/data/tiny-wordpiece}"
-QUERY="${TERRALENS_SHOT_QUERY:-houses with a pool}"
+MODEL="${TERRALENS_SHOT_MODEL:-$ROOT/models/terralens-effnet-minilm-v1}"
+QUERY="${TERRALENS_SHOT_QUERY:-airplanes parked beside a terminal}"
 
 for tool in xvfb-run import qgis.bin; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y xvfb imagemagick qgis" >&2; exit 1; }

@@ -55,3 +55,25 @@ def test_zip_has_no_junk_or_development_files(plugin_zip):
 def test_zip_is_under_25_mb(plugin_zip):
     assert sum(info.compress_size for info in plugin_zip.infolist()) < 25 * 1024 * 1024
     assert plugin_zip.fp is not None and plugin_zip.fp.seek(0, 2) < 25 * 1024 * 1024
+
+
+def test_zip_leaves_model_bundles_to_model_packs(plugin_zip):
+    bundled = [n for n in plugin_zip.namelist() if n.startswith("terralens/models/")
+               and n.count("/") > 2]
+    assert bundled == []
+
+
+def test_default_model_pack_installs_and_loads(repo_root, tmp_path):
+    from terralens.plugin.core.encoders import load_model
+    from terralens.plugin.core.registry import DEFAULT_BUNDLE_ID, install_model_pack
+
+    pack = repo_root / "dist" / f"terralens-model-{DEFAULT_BUNDLE_ID}.zip"
+    if not pack.is_file():
+        pytest.fail(f"{pack} missing: `make zip` builds it once `make setup` built text.onnx")
+    names = zipfile.ZipFile(pack).namelist()
+    for required in ("bundle.json", "image.onnx", "text.onnx", "MODEL_CARD.md"):
+        assert f"{DEFAULT_BUNDLE_ID}/{required}" in names
+    folder, bundle = install_model_pack(pack, tmp_path / "models")
+    model = load_model(folder)
+    assert model.text.encode(["a remote sensing image of a forest."]).shape == (
+        1, bundle.embedding_dim)

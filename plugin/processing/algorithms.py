@@ -79,12 +79,9 @@ class ZeroShotLabel(TerraLensAlgorithm):
         feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
                           f"{summary['tiles_skipped']} skipped (nodata); "
                           f"best labels: {summary['label_counts']}")
-        self.style_output(context, out, "labels", f"Labels ({layer.name()})")
-        results = {OUTPUT: out}
-        if class_raster:
-            self.style_output(context, class_raster, "classes", f"Classes ({layer.name()})")
-            results[self.CLASS_RASTER] = class_raster
-        return results
+        return self.styled_results(context, [
+            (OUTPUT, out, "labels", f"Labels ({layer.name()})"),
+            (self.CLASS_RASTER, class_raster, "classes", f"Classes ({layer.name()})")])
 
 
 class IndexingAlgorithm(TerraLensAlgorithm):
@@ -186,12 +183,9 @@ class TextSearch(IndexingAlgorithm):
                                self.parameterAsInt(parameters, self.K, context), out, heatmap)
         feedback.pushInfo(f"{len(hits)} tiles found; best score "
                           f"{hits[0]['score']:.3f}" if hits else "no tile found")
-        self.style_output(context, out, "search", f"Search: {query}")
-        results = {OUTPUT: out}
-        if heatmap:
-            self.style_output(context, heatmap, "heatmap", f"Similarity: {query}")
-            results[self.HEATMAP] = heatmap
-        return results
+        return self.styled_results(context, [
+            (OUTPUT, out, "search", f"Search: {query}"),
+            (self.HEATMAP, heatmap, "heatmap", f"Similarity: {query}")])
 
 
 class PromptMask(TerraLensAlgorithm):
@@ -246,12 +240,9 @@ class PromptMask(TerraLensAlgorithm):
             control=self.control(feedback))
         feedback.pushInfo(f"{summary['polygons']} polygons from {summary['tiles_encoded']} "
                           "tiles")
-        self.style_output(context, out, "mask", f"Mask: {prompt}")
-        results = {OUTPUT: out}
-        if probability:
-            self.style_output(context, probability, "probability", f"Probability: {prompt}")
-            results[self.PROBABILITY] = probability
-        return results
+        return self.styled_results(context, [
+            (OUTPUT, out, "mask", f"Mask: {prompt}"),
+            (self.PROBABILITY, probability, "probability", f"Probability: {prompt}")])
 
 
 ALGORITHMS = [ZeroShotLabel, BuildIndex, TextSearch, PromptMask]

@@ -165,6 +165,15 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
 
         return RunControl(progress, feedback.isCanceled)
 
+    def styled_results(self, context, outputs):
+        """Style every written (key, path, style, layer name) output; return {key: path}."""
+        results = {}
+        for key, path, style, name in outputs:
+            if path:
+                self.style_output(context, path, style, name)
+                results[key] = path
+        return results
+
     def style_output(self, context, path, style, output_name):
         """Style a result layer when QGIS loads it at the end of the run."""
         if context.willLoadLayerOnCompletion(path):

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from terralens.plugin.core.atomic import atomic_write_bytes, atomic_write_text
 from terralens.plugin.core.bundle import Bundle, ImageSpec, TextSpec, save_bundle
-from torch import nn
 
 DIM = 32
 IMAGE_SIZE = 64

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from terralens.plugin.core import encoders
 from terralens.plugin.core.bundle import BundleError
 from terralens.plugin.core.encoders import load_model, open_session

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 from osgeo import gdal, osr
+
 from terralens.plugin.core.raster import (
     RasterError,
     RasterSource,

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from terralens.plugin.core.tiling import (
     Window,
     pixel_size_xy_m,

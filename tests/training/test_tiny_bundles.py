@@ -5,6 +5,7 @@ import json
 import numpy as np
 import onnxruntime
 import pytest
+
 from terralens.training import make_tiny_bundles
 
 BUNDLES = ["tiny-wordpiece", "tiny-clip"]

@@ -9,7 +9,14 @@ import numpy as np
 
 from . import labels as label_maths
 from . import masks
-from .index import TileIndex, build_index, cache_key, default_cache_dir, index_path
+from .index import (
+    TileIndex,
+    build_index,
+    cache_key,
+    default_cache_dir,
+    index_path,
+    search_indexes,
+)
 from .mosaic import Mosaic
 from .outputs import PolygonWriter, polygon_from_ring, write_geotiff
 from .stream import RunControl, TileSettings, encoded_batches, open_tiled
@@ -135,14 +142,10 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
                          "'airplanes parked beside a terminal'")
     query_vector = model.text.encode([query])[0]
     negative_vectors = model.text.encode(list(negatives)) if negatives else None
-    hits = []
-    for number, index in enumerate(indexes):
-        tiles, scores = index.search(query_vector, k, negative_vectors, negative_weight)
-        hits += [(float(s), number, int(t)) for t, s in zip(tiles, scores)]
-    hits.sort(key=lambda hit: -hit[0])
+    hits = search_indexes(indexes, query_vector, k, negative_vectors, negative_weight)
     results = [{"rank": rank, "score": score, "index": number, "tile": tile,
                 "footprint": indexes[number].footprint(tile)}
-               for rank, (score, number, tile) in enumerate(hits[:k], start=1)]
+               for rank, (number, tile, score) in enumerate(hits, start=1)]
     if out_path:
         _write_search_results(out_path, indexes, results, query, negatives)
     if heatmap_path:

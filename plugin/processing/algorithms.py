@@ -19,7 +19,7 @@ from qgis.core import (
 
 from ..core import pipeline
 from ..core.labels import parse_labels
-from .base import TerraLensAlgorithm
+from .base import TerraLensAlgorithm, comma_list
 
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
@@ -170,9 +170,7 @@ class TextSearch(IndexingAlgorithm):
 
     def run_job(self, parameters, context, feedback):
         query = self.parameterAsString(parameters, self.QUERY, context)
-        negatives = [n.strip() for n in
-                     self.parameterAsString(parameters, self.NEGATIVE, context).split(",")
-                     if n.strip()]
+        negatives = comma_list(self.parameterAsString(parameters, self.NEGATIVE, context))
         model = self.model(parameters, context)
         if not query.strip():
             raise QgsProcessingException(self.tr("the query is empty: type what you look for"))
@@ -224,9 +222,8 @@ class PromptMask(TerraLensAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, INPUT, context)
         raster = self.raster_path(layer, INPUT)
         prompt = self.parameterAsString(parameters, self.PROMPT, context)
-        background = [b.strip() for b in
-                      self.parameterAsString(parameters, self.BACKGROUND, context).split(",")
-                      if b.strip()] or None
+        background = comma_list(
+            self.parameterAsString(parameters, self.BACKGROUND, context)) or None
         model = self.model(parameters, context)
         out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
         probability = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context) or None

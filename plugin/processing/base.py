@@ -183,6 +183,11 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
                 details.name = output_name
 
 
+def comma_list(text):
+    """"a, b ,c" -> ["a", "b", "c"] (empty items dropped)."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
 def parse_range(text):
     """"min,max" -> (min, max) floats; empty -> None."""
     text = (text or "").strip()

@@ -101,7 +101,9 @@ class LocationEncoder(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def forward(self, lonlat):
-        lon, lat = torch.deg2rad(lonlat[:, 0].float()), torch.deg2rad(lonlat[:, 1].float())
+        # degrees to radians by hand: ONNX has no deg2rad, and the encoder ships as ONNX
+        radians = lonlat.float() * (math.pi / 180.0)
+        lon, lat = radians[:, 0], radians[:, 1]
         xyz = torch.stack([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()], dim=1)
         phase = 2 * math.pi * xyz @ self.frequencies.T
         return self.mlp(torch.cat([phase.sin(), phase.cos()], dim=1))

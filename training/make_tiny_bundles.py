@@ -16,6 +16,8 @@ from torch import nn
 from terralens.plugin.core.atomic import atomic_write_bytes, atomic_write_text
 from terralens.plugin.core.bundle import Bundle, ImageSpec, TextSpec, save_bundle
 
+from .tiny_sensors import build_sensor_bundle
+
 DIM = 32
 IMAGE_SIZE = 64
 STRIDE = 16
@@ -273,8 +275,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="tests/data", help="folder to write the bundles into")
     args = parser.parse_args(argv)
-    for bundle_id, clip in (("tiny-wordpiece", False), ("tiny-clip", True)):
-        folder = build_bundle(args.out, bundle_id, clip)
+    folders = [build_bundle(args.out, bundle_id, clip)
+               for bundle_id, clip in (("tiny-wordpiece", False), ("tiny-clip", True))]
+    folders.append(build_sensor_bundle(Path(args.out), folders[0], DIM, export_onnx))
+    for folder in folders:
         size = sum(path.stat().st_size for path in folder.iterdir())
         print(f"{folder}: {size / 1024:.0f} kB")
 

@@ -1,8 +1,10 @@
 """The model bundle schema (`bundle.json`): one definition, used by the exporter and the plugin.
 
 A bundle is a folder holding `bundle.json`, `image.onnx`, `text.onnx`, tokenizer files and a
-`MODEL_CARD.md`. `Bundle.to_dict` writes exactly the keys `Bundle.from_dict` reads, so writer
-and reader cannot drift apart (the `tiles_size` / `tile_size` bug of other plugins).
+`MODEL_CARD.md`; optionally image encoders for other band sets (`sensors`, e.g. panchromatic or
+Sentinel-2, often a small band adapter in front of `image.onnx`) and a location encoder.
+`Bundle.to_dict` writes exactly the keys `Bundle.from_dict` reads, so writer and reader cannot
+drift apart (the `tiles_size` / `tile_size` bug of other plugins).
 """
 
 import json
@@ -11,7 +13,9 @@ from pathlib import Path
 
 from .atomic import atomic_write_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 bundles (no `sensors`, no `location`) read unchanged.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 BUNDLE_FILE = "bundle.json"
 TOKENIZER_TYPES = ("wordpiece", "clip_bpe")
 # Vocabularies shared by many models (CLIP's BPE merges, BERT's uncased WordPiece) ship once
@@ -43,6 +47,17 @@ class ImageSpec:
     dense_output: str = "dense_features"
     dense_grid: int = 7
     dense_stride: int = 32
+    # Which encoder this is ("rgb", "pan", "s2" ...) and what it was made for, in words.
+    name: str = "rgb"
+    description: str = ""
+    # Optional ONNX file that maps this encoder's normalised bands (input `input_name`) to the
+    # normalised input of `file` (output `adapter_output`): a band adapter distilled into the
+    # RGB encoder's space, so another sensor costs kilobytes instead of a second encoder.
+    adapter: str = ""
+    adapter_output: str = "adapted_pixels"
+    # Ground sample distance this encoder was trained at when it differs from the bundle's
+    # (a Sentinel-2 encoder works on 10 m pixels); None: the bundle's `gsd_m`.
+    gsd_m: float = None
 
 
 @dataclass
@@ -60,6 +75,17 @@ class TextSpec:
 
 
 @dataclass
+class LocationSpec:
+    """A location encoder: (lon, lat) in degrees to an embedding in the image-text space."""
+
+    file: str = "location.onnx"
+    input_name: str = "lonlat"
+    embedding_output: str = "location_embeds"
+    prior_weight: float = 1.0  # the weight a user gets when asking for the prior without one
+    description: str = ""
+
+
+@dataclass
 class Bundle:
     """A model bundle: encoders, tokenizer and the defaults the plugin runs it with."""
 
@@ -73,12 +99,28 @@ class Bundle:
     tile_size: int = 224
     gsd_m: float = 0.0  # ground sample distance the model was trained at; 0 = use native pixels
     provenance: dict = field(default_factory=dict)
+    sensors: list = field(default_factory=list)  # ImageSpec of encoders for other band sets
+    location: LocationSpec = None
     schema_version: int = SCHEMA_VERSION
     folder: Path = None  # where it was loaded from; not serialised
 
     def path(self, relative):
         """Absolute path of a file inside the bundle folder."""
         return Path(self.folder) / relative
+
+    @property
+    def image_specs(self):
+        """Every image encoder: the main (RGB) one first, then the other sensors'."""
+        return [self.image] + list(self.sensors)
+
+    def image_spec(self, name):
+        """The image encoder called `name`, or a BundleError listing the names there are."""
+        for spec in self.image_specs:
+            if spec.name == name:
+                return spec
+        names = ", ".join(spec.name for spec in self.image_specs)
+        raise BundleError(f"model bundle {self.id!r} has no image encoder {name!r}; it has "
+                          f"{names}")
 
     def vocab_path(self):
         """Path of the tokenizer vocabulary: in the bundle or shipped with the core ("builtin:")."""
@@ -91,6 +133,10 @@ class Bundle:
         """Serialisable dict (the exact keys `from_dict` reads)."""
         data = asdict(self)
         data.pop("folder")
+        if not self.sensors:
+            data.pop("sensors")
+        if self.location is None:
+            data.pop("location")
         return data
 
     @classmethod
@@ -99,17 +145,25 @@ class Bundle:
         if not isinstance(data, dict):
             raise BundleError("bundle.json must hold a JSON object")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise BundleError(
                 f"bundle.json has schema_version {version!r}, this TerraLens reads "
-                f"{SCHEMA_VERSION}: re-export the bundle with the matching training package "
-                "or update the plugin"
+                f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}: re-export the bundle with "
+                "the matching training package or update the plugin"
             )
         try:
             image = _build(ImageSpec, data["image"], "image")
             text = _build(TextSpec, data["text"], "text")
-            top = {k: v for k, v in data.items() if k not in ("image", "text")}
-            bundle = cls(image=image, text=text, folder=folder, **top)
+            sensors = data.get("sensors") or []
+            if not isinstance(sensors, list):
+                raise BundleError("bundle.json section 'sensors' must be a list")
+            sensors = [_build(ImageSpec, item, f"sensors[{i}]") for i, item in enumerate(sensors)]
+            location = data.get("location")
+            location = None if location is None else _build(LocationSpec, location, "location")
+            nested = ("image", "text", "sensors", "location")
+            top = {k: v for k, v in data.items() if k not in nested}
+            bundle = cls(image=image, text=text, sensors=sensors, location=location,
+                         folder=folder, **top)
         except KeyError as err:
             raise BundleError(f"bundle.json lacks the key {err}") from None
         except TypeError as err:
@@ -123,11 +177,17 @@ class Bundle:
         if self.text.tokenizer not in TOKENIZER_TYPES:
             problems.append(f"text.tokenizer must be one of {TOKENIZER_TYPES}, not "
                             f"{self.text.tokenizer!r}")
-        if len(self.image.mean) != len(self.image.bands) or len(self.image.std) != len(
-                self.image.bands):
-            problems.append("image.mean and image.std need one value per image band")
-        if self.embedding_dim <= 0 or self.image.size <= 0 or self.tile_size <= 0:
-            problems.append("embedding_dim, image.size and tile_size must be positive")
+        for spec in self.image_specs:
+            if len(spec.mean) != len(spec.bands) or len(spec.std) != len(spec.bands):
+                problems.append(f"image encoder {spec.name!r}: mean and std need one value per "
+                                "band")
+            if spec.size <= 0:
+                problems.append(f"image encoder {spec.name!r}: size must be positive")
+        names = [spec.name for spec in self.image_specs]
+        if len(set(names)) != len(names):
+            problems.append(f"image encoder names must be unique, got {names}")
+        if self.embedding_dim <= 0 or self.tile_size <= 0:
+            problems.append("embedding_dim and tile_size must be positive")
         if self.text.context_length < 2:
             problems.append("text.context_length must be at least 2")
         if "{}" not in self.prompt_template:
@@ -157,9 +217,13 @@ def load_bundle(folder):
     except (ValueError, UnicodeDecodeError) as err:
         raise BundleError(f"{manifest} is not valid JSON ({err}); re-export the bundle") from None
     bundle = Bundle.from_dict(data, folder=folder)
-    paths = {bundle.image.file: bundle.path(bundle.image.file),
-             bundle.text.file: bundle.path(bundle.text.file),
+    paths = {bundle.text.file: bundle.path(bundle.text.file),
              bundle.text.vocab_file: bundle.vocab_path()}
+    for spec in bundle.image_specs:
+        for name in filter(None, (spec.file, spec.adapter)):
+            paths[name] = bundle.path(name)
+    if bundle.location is not None:
+        paths[bundle.location.file] = bundle.path(bundle.location.file)
     missing = [name for name, path in paths.items() if not path.is_file()]
     if missing:
         hint = ""
@@ -180,26 +244,63 @@ def save_bundle(bundle, folder):
 
 
 def check_session_io(bundle, image_io, text_io):
-    """Check the ONNX models' inputs and outputs against the bundle.
+    """Check the main image and the text ONNX models' inputs and outputs against the bundle.
 
     `image_io` and `text_io` map "inputs"/"outputs" to {name: shape}, as read from an
     onnxruntime session (shapes hold ints or symbolic names for dynamic axes).
     """
-    problems = []
-    image, text = bundle.image, bundle.text
-    _expect(problems, "image.onnx input", image_io["inputs"], image.input_name,
-            [None, len(image.bands), None, None])
-    _expect(problems, "image.onnx output", image_io["outputs"], image.embedding_output,
-            [None, bundle.embedding_dim])
-    if image.dense_output:
-        _expect(problems, "image.onnx output", image_io["outputs"], image.dense_output,
-                [None, bundle.embedding_dim, None, None])
+    problems = image_io_problems(bundle, bundle.image, image_io)
+    text = bundle.text
     _expect(problems, "text.onnx input", text_io["inputs"], text.input_ids_name, [None, None])
     if text.attention_mask_name:
         _expect(problems, "text.onnx input", text_io["inputs"], text.attention_mask_name,
                 [None, None])
     _expect(problems, "text.onnx output", text_io["outputs"], text.embedding_output,
             [None, bundle.embedding_dim])
+    _raise_problems(bundle, problems)
+
+
+def image_io_problems(bundle, spec, image_io, adapter_io=None):
+    """What does not match between an image encoder `spec` and its ONNX models' inputs/outputs.
+
+    With an adapter, the adapter takes the encoder's bands and its output feeds `spec.file`.
+    """
+    problems = []
+    channels = len(spec.bands)
+    if spec.adapter:
+        adapter_io = adapter_io or {"inputs": {}, "outputs": {}}
+        _expect(problems, f"{spec.adapter} input", adapter_io["inputs"], spec.input_name,
+                [None, channels, None, None])
+        _expect(problems, f"{spec.adapter} output", adapter_io["outputs"], spec.adapter_output,
+                [None, None, None, None])
+        shape = adapter_io["outputs"].get(spec.adapter_output) or [None, None]
+        channels = shape[1] if isinstance(shape[1], int) else None
+    where = spec.file
+    _expect(problems, f"{where} input", image_io["inputs"], spec.input_name,
+            [None, channels, None, None])
+    _expect(problems, f"{where} output", image_io["outputs"], spec.embedding_output,
+            [None, bundle.embedding_dim])
+    if spec.dense_output:
+        _expect(problems, f"{where} output", image_io["outputs"], spec.dense_output,
+                [None, bundle.embedding_dim, None, None])
+    return problems
+
+
+def check_image_io(bundle, spec, image_io, adapter_io=None):
+    """Raise a BundleError when an image encoder does not match its ONNX files."""
+    _raise_problems(bundle, image_io_problems(bundle, spec, image_io, adapter_io))
+
+
+def check_location_io(bundle, location_io):
+    """Raise a BundleError when the location encoder does not match its ONNX file."""
+    spec, problems = bundle.location, []
+    _expect(problems, f"{spec.file} input", location_io["inputs"], spec.input_name, [None, 2])
+    _expect(problems, f"{spec.file} output", location_io["outputs"], spec.embedding_output,
+            [None, bundle.embedding_dim])
+    _raise_problems(bundle, problems)
+
+
+def _raise_problems(bundle, problems):
     if problems:
         raise BundleError(f"model bundle {bundle.id!r} does not match its ONNX files: "
                           + "; ".join(problems) + ". Re-export the bundle.")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import BundleError, check_session_io, load_bundle
+from .bundle import BundleError, check_image_io, check_session_io, load_bundle
 from .tokenizers import make_tokenizer
 
 CPU = "CPUExecutionProvider"
@@ -91,18 +91,21 @@ def l2_normalise(array, axis):
 
 
 class ImageEncoder:
-    """Runs image.onnx on batches of tiles.
+    """Runs one image encoder of a bundle (optionally its band adapter first) on batches of tiles.
 
     Attributes:
+        spec: the encoder's `ImageSpec` (bands, size, outputs); the bundle's main one by default.
         calls: how many times the ONNX model has been run (tests use it to prove caching).
         tiles_encoded: how many tiles have been encoded in all.
     """
 
-    def __init__(self, bundle, session, max_batch=32):
+    def __init__(self, bundle, session, max_batch=32, spec=None, adapter_session=None):
         self.bundle = bundle
         self.session = session
+        self.spec = spec or bundle.image
+        self.adapter_session = adapter_session
         self.max_batch = max(1, int(max_batch))
-        spec = bundle.image
+        spec = self.spec
         self._mean = np.asarray(spec.mean, np.float32).reshape(1, -1, 1, 1)
         self._std = np.asarray(spec.std, np.float32).reshape(1, -1, 1, 1)
         self.calls = 0
@@ -110,21 +113,21 @@ class ImageEncoder:
 
     @property
     def has_dense(self):
-        """Whether the bundle has a dense (per-location) output."""
-        return bool(self.bundle.image.dense_output)
+        """Whether the encoder has a dense (per-location) output."""
+        return bool(self.spec.dense_output)
 
     def encode(self, pixels):
         """Embed tiles and return their dense maps.
 
         Args:
             pixels: float32 (B, bands, size, size) scaled to [0, 1], already resized to
-                `bundle.image.size`.
+                `spec.size`.
 
         Returns:
             (embeddings (B, D) unit length, dense (B, D, grid, grid) unit length at every
             location, or None when the bundle has no dense output).
         """
-        spec = self.bundle.image
+        spec = self.spec
         names = [spec.embedding_output] + ([spec.dense_output] if self.has_dense else [])
         results = self._run(pixels, names)
         dense = l2_normalise(results[1], axis=1) if self.has_dense else None
@@ -134,7 +137,7 @@ class ImageEncoder:
 
     def encode_embeddings(self, pixels):
         """Like `encode` but only the (B, D) embeddings (the dense map is never computed)."""
-        return l2_normalise(self._run(pixels, [self.bundle.image.embedding_output])[0], axis=1)
+        return l2_normalise(self._run(pixels, [self.spec.embedding_output])[0], axis=1)
 
     def _run(self, pixels, names):
         pixels = self._check_pixels(pixels)
@@ -142,7 +145,10 @@ class ImageEncoder:
         chunks = [[] for _ in names]
         for start in range(0, len(normalised), self.max_batch):
             batch = np.ascontiguousarray(normalised[start:start + self.max_batch])
-            outputs = self.session.run(names, {self.bundle.image.input_name: batch})
+            if self.adapter_session is not None:
+                batch = self.adapter_session.run([self.spec.adapter_output],
+                                                 {self.spec.input_name: batch})[0]
+            outputs = self.session.run(names, {self.spec.input_name: batch})
             self.calls += 1
             self.tiles_encoded += len(batch)
             for chunk, output in zip(chunks, outputs):
@@ -152,25 +158,26 @@ class ImageEncoder:
         return [np.concatenate(chunk) for chunk in chunks]
 
     def _empty(self, name):
-        dim, grid = self.bundle.embedding_dim, self.bundle.image.dense_grid
-        shape = (0, dim) if name == self.bundle.image.embedding_output else (0, dim, grid, grid)
+        dim, grid = self.bundle.embedding_dim, self.spec.dense_grid
+        shape = (0, dim) if name == self.spec.embedding_output else (0, dim, grid, grid)
         return np.zeros(shape, np.float32)
 
     def _check_pixels(self, pixels):
-        spec = self.bundle.image
+        spec = self.spec
         pixels = np.asarray(pixels, dtype=np.float32)
         expected = (len(spec.bands), spec.size, spec.size)
         if pixels.ndim != 4 or pixels.shape[1:] != expected:
-            raise ValueError(f"image encoder of {self.bundle.id!r} takes (batch, "
+            raise ValueError(f"image encoder {spec.name!r} of {self.bundle.id!r} takes (batch, "
                              f"{expected[0]}, {expected[1]}, {expected[2]}) pixels, got shape "
                              f"{pixels.shape}: resize tiles to {spec.size} pixels and map "
                              f"the raster's bands to {', '.join(spec.bands)}")
         return pixels
 
     def _check_grid(self, dense):
-        grid = self.bundle.image.dense_grid
+        grid = self.spec.dense_grid
         if dense.shape[2:] != (grid, grid):
-            raise BundleError(f"model bundle {self.bundle.id!r} says image.dense_grid is {grid}, "
+            raise BundleError(f"model bundle {self.bundle.id!r} says dense_grid of image encoder "
+                              f"{self.spec.name!r} is {grid}, "
                               f"but image.onnx returns a {dense.shape[2]}x{dense.shape[3]} "
                               "map: fix bundle.json or re-export the bundle")
 
@@ -214,12 +221,29 @@ class TextEncoder:
 
 
 class Model:
-    """A loaded model bundle: its description and its two encoders."""
+    """A loaded model bundle: its description, its image encoders and its text encoder.
 
-    def __init__(self, bundle, image, text):
+    Attributes:
+        image: the main (RGB) image encoder.
+        images: every image encoder by name (the main one and the other sensors').
+        location: a `location.LocationEncoder`, or None when the bundle has none.
+    """
+
+    def __init__(self, bundle, image, text, images=None, location=None):
         self.bundle = bundle
         self.image = image
         self.text = text
+        self.images = images or {image.spec.name: image}
+        self.location = location
+
+    def image_for(self, name=None):
+        """The image encoder called `name` (None: the main one)."""
+        if name is None:
+            return self.image
+        if name not in self.images:
+            raise BundleError(f"model bundle {self.bundle.id!r} has no image encoder {name!r}; "
+                              f"it has {', '.join(self.images)}")
+        return self.images[name]
 
     def __repr__(self):
         return f"Model({self.bundle.id!r}, dim={self.bundle.embedding_dim})"
@@ -236,10 +260,25 @@ def load_model(bundle_dir, providers=None, threads=None):
     Raises:
         BundleError: the bundle is missing, malformed, or its ONNX files do not match it.
     """
+    from .location import load_location_encoder
     bundle = load_bundle(bundle_dir)
-    image_session = open_session(bundle.path(bundle.image.file), providers, threads)
+    sessions = {}  # one session per ONNX file: sensors with adapters share the main encoder
+
+    def session(name):
+        if name not in sessions:
+            sessions[name] = open_session(bundle.path(name), providers, threads)
+        return sessions[name]
+
     text_session = open_session(bundle.path(bundle.text.file), providers, threads)
-    check_session_io(bundle, session_io(image_session), session_io(text_session))
-    tokenizer = make_tokenizer(bundle)
-    return Model(bundle, ImageEncoder(bundle, image_session),
-                 TextEncoder(bundle, text_session, tokenizer))
+    check_session_io(bundle, session_io(session(bundle.image.file)), session_io(text_session))
+    images = {}
+    for spec in bundle.image_specs:
+        adapter = session(spec.adapter) if spec.adapter else None
+        check_image_io(bundle, spec, session_io(session(spec.file)),
+                       session_io(adapter) if adapter is not None else None)
+        images[spec.name] = ImageEncoder(bundle, session(spec.file), spec=spec,
+                                         adapter_session=adapter)
+    location = load_location_encoder(bundle, providers, threads)
+    return Model(bundle, images[bundle.image.name], TextEncoder(bundle, text_session,
+                                                                make_tokenizer(bundle)),
+                 images=images, location=location)

@@ -53,13 +53,18 @@ def label_embeddings(text_encoder, labels, templates):
         np.float32)
 
 
-def label_probabilities(image_embeddings, label_vectors, logit_scale):
+def label_probabilities(image_embeddings, label_vectors, logit_scale, prior=None):
     """Softmax over labels of the scaled cosine similarities, (tiles, labels).
+
+    `prior` (tiles, labels), e.g. a location prior, is added to the cosines before scaling.
 
     The model's learned `logit_scale` is the temperature it was trained with, so the softmax is
     its calibrated belief among the given labels (not an absolute presence probability).
     """
-    logits = float(logit_scale) * (image_embeddings @ label_vectors.T)
+    similarities = image_embeddings @ label_vectors.T
+    if prior is not None:
+        similarities = similarities + prior
+    logits = float(logit_scale) * similarities
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     return exp / exp.sum(axis=1, keepdims=True)

@@ -8,7 +8,7 @@ summary dict. Processing algorithms and GUI tasks only translate their inputs in
 import numpy as np
 
 from . import labels as label_maths
-from . import masks
+from . import location, masks
 from .index import (
     TileIndex,
     build_index,
@@ -23,24 +23,33 @@ from .stream import RunControl, TileSettings, encoded_batches, open_tiled
 from .tiling import window_footprint
 
 
-def model_fingerprint(model):
-    """What identifies a model's image embeddings: its id and its image file's size and time."""
-    image_file = model.bundle.path(model.bundle.image.file)
-    stat = image_file.stat()
-    return {"id": model.bundle.id, "image_size": stat.st_size, "image_mtime": stat.st_mtime}
+def model_fingerprint(model, encoder=None):
+    """What identifies a model's image embeddings: its id, the image encoder's name and the
+    size and time of its files (encoder network and band adapter)."""
+    spec = (encoder or model.image).spec
+    record = {"id": model.bundle.id, "encoder": spec.name}
+    for key, name in (("image", spec.file), ("adapter", spec.adapter)):
+        if name:
+            stat = model.bundle.path(name).stat()
+            record[f"{key}_size"], record[f"{key}_mtime"] = stat.st_size, stat.st_mtime
+    return record
 
 
 def provenance(model, tiled, **parameters):
     """The record every output carries: model, raster, tiling, scaling and job parameters."""
-    return {"model_id": model.bundle.id, "raster": tiled.source.fingerprint(),
+    return {"model_id": model.bundle.id, "image_encoder": tiled.encoder.spec.name,
+            "raster": tiled.source.fingerprint(),
             "tiling": {**tiled.settings.describe(), "tile_px": tiled.tile_px,
                        "overlap_px": tiled.overlap_px},
             "scaling": tiled.source.scaling, "parameters": parameters}
 
 
 def label_raster(raster_path, model, labels, out_path, settings=None, templates=None, top_k=3,
-                 min_score=0.0, class_raster_path=None, control=None):
+                 min_score=0.0, class_raster_path=None, control=None, location_weight=0.0):
     """Label every tile of a raster with its best `top_k` labels; write a polygon layer.
+
+    With `location_weight` > 0 (and a bundle with a location encoder) each label's logit gains
+    that weight times the similarity of the label to the tile's place (a location prior).
 
     Returns:
         dict with the output paths, tile counts and the number of tiles per best label.
@@ -50,9 +59,11 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     templates = label_maths.parse_templates(templates, model.bundle.prompt_template)
     vectors = label_maths.label_embeddings(model.text, labels, templates)
     top_k = max(1, min(int(top_k), len(labels)))
+    if location_weight:
+        location.require_location(model)
     tiled = open_tiled(raster_path, model, settings or TileSettings())
     record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,
-                        min_score=min_score)
+                        min_score=min_score, location_weight=location_weight)
     fields = [("label", "str"), ("score", "float")]
     for rank in range(2, top_k + 1):
         fields += [(f"label_{rank}", "str"), (f"score_{rank}", "float")]
@@ -60,8 +71,9 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     counts = {}
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "labels", record) as writer:
         for windows, embeddings, _ in encoded_batches(tiled, model, control):
+            prior = _location_prior(model, tiled, windows, vectors, location_weight)
             probabilities = label_maths.label_probabilities(embeddings, vectors,
-                                                            model.bundle.logit_scale)
+                                                            model.bundle.logit_scale, prior)
             best = label_maths.top_labels(probabilities, labels, top_k, min_score)
             for window, pairs, row in zip(windows, best, probabilities):
                 writer.add(window_footprint(window, tiled.source.geotransform),
@@ -74,6 +86,14 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
             _write_class_raster(class_raster_path, class_mosaics, labels, tiled, record)
     return {"output": str(out_path), "class_raster": class_raster_path, "label_counts": counts,
             **tiled.stats}
+
+
+def _location_prior(model, tiled, windows, vectors, weight):
+    """`weight` times each label's similarity to each tile's place, or None without a prior."""
+    if not weight:
+        return None
+    centres = location.window_centres(windows, tiled.source.geotransform)
+    return weight * location.prior_scores(model, centres, tiled.source.crs_wkt, vectors)
 
 
 def _label_fields(pairs):
@@ -109,7 +129,7 @@ def index_raster(raster_path, model, settings=None, cache_dir=None, control=None
     """
     control = control or RunControl()
     tiled = open_tiled(raster_path, model, settings or TileSettings())
-    key = cache_key(tiled.source.fingerprint(), model_fingerprint(model),
+    key = cache_key(tiled.source.fingerprint(), model_fingerprint(model, tiled.encoder),
                     {**tiled.settings.describe(), "scaling": tiled.source.scaling})
     path = index_path(cache_dir or default_cache_dir(), raster_path, key)
     if path.is_file():
@@ -131,8 +151,11 @@ def index_raster(raster_path, model, settings=None, cache_dir=None, control=None
 
 
 def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_path=None,
-           negative_weight=0.5):
+           negative_weight=0.5, location_weight=0.0):
     """Rank the tiles of one or more indexes against a free-text query.
+
+    With `location_weight` > 0 each tile's score gains that weight times the similarity of the
+    query to the tile's place (the bundle's location encoder; every tile is scored exactly).
 
     Returns:
         list of dicts (rank, score, index number, tile number, footprint corners), best first.
@@ -142,16 +165,42 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
                          "'airplanes parked beside a terminal'")
     query_vector = model.text.encode([query])[0]
     negative_vectors = model.text.encode(list(negatives)) if negatives else None
-    hits = search_indexes(indexes, query_vector, k, negative_vectors, negative_weight)
+    if location_weight:
+        hits = _search_with_prior(indexes, model, query_vector, k, negative_vectors,
+                                  negative_weight, location_weight)
+    else:
+        hits = search_indexes(indexes, query_vector, k, negative_vectors, negative_weight)
     results = [{"rank": rank, "score": score, "index": number, "tile": tile,
                 "footprint": indexes[number].footprint(tile)}
                for rank, (number, tile, score) in enumerate(hits, start=1)]
     if out_path:
         _write_search_results(out_path, indexes, results, query, negatives)
     if heatmap_path:
-        write_heatmap(heatmap_path, indexes[0], indexes[0].scores(query_vector, negative_vectors,
-                                                                   negative_weight), query)
+        scores = indexes[0].scores(query_vector, negative_vectors, negative_weight)
+        if location_weight:
+            scores = scores + _index_prior(indexes[0], model, query_vector, location_weight)
+        write_heatmap(heatmap_path, indexes[0], scores, query)
     return results
+
+
+def _index_prior(index, model, query_vector, weight):
+    """`weight` times the query's similarity to the place of every tile of an index."""
+    centres = location.window_centres([index.window(t) for t in range(len(index))],
+                                      index.geotransform)
+    return weight * location.prior_scores(model, centres, index.crs_wkt, query_vector[None])[:, 0]
+
+
+def _search_with_prior(indexes, model, query_vector, k, negatives, negative_weight, weight):
+    """Like `index.search_indexes`, with the location prior added to every tile's score."""
+    location.require_location(model)
+    hits = []
+    for number, index in enumerate(indexes):
+        scores = index.scores(query_vector, negatives, negative_weight)
+        scores = scores + _index_prior(index, model, query_vector, weight)
+        best = np.argsort(-scores)[:k]
+        hits += [(number, int(t), float(scores[t])) for t in best]
+    hits.sort(key=lambda hit: -hit[2])
+    return hits[:k]
 
 
 def _write_search_results(out_path, indexes, results, query, negatives):
@@ -191,13 +240,13 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=0
     control = control or RunControl()
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty: type what to outline, for example 'building'")
-    if not model.image.has_dense:
+    background = masks.background_prompts(prompt, background)
+    tiled = open_tiled(raster_path, model, settings or TileSettings())
+    if not tiled.encoder.has_dense:
         raise ValueError(f"model {model.bundle.id!r} has no dense features: choose a bundle "
                          "whose image encoder returns them for prompt masks")
-    background = masks.background_prompts(prompt, background)
     vectors = model.text.encode([prompt] + background)
-    tiled = open_tiled(raster_path, model, settings or TileSettings())
-    grid = model.bundle.image.dense_grid
+    grid = tiled.encoder.spec.dense_grid
     mosaic = Mosaic(tiled.source.width, tiled.source.height, tiled.source.geotransform,
                     max_side=4096, min_cell=max(1, tiled.tile_px // (grid * 4)))
     for windows, _, dense in encoded_batches(tiled, model, control, dense=True):

@@ -58,11 +58,14 @@ class RasterSource:
             once on a decimated read of at most 1024 x 1024 valid pixels.
         valid_fraction: tiles with a smaller share of valid pixels are skipped.
         model_bands: how many bands the model takes.
+        band_names: the model's band names, matched against band descriptions for the default
+            mapping (e.g. Sentinel-2 "B4").
 
     Not thread-safe (GDAL dataset handles are not): use one source per thread.
     """
 
-    def __init__(self, path, bands=None, value_range=None, valid_fraction=0.5, model_bands=3):
+    def __init__(self, path, bands=None, value_range=None, valid_fraction=0.5, model_bands=3,
+                 band_names=None):
         if not 0.0 <= float(valid_fraction) <= 1.0:
             raise RasterError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
         self.path = str(path)
@@ -78,7 +81,7 @@ class RasterSource:
         self.pixel_size_xy_m = _pixel_size_xy_m(self.geotransform, srs, self.width, self.height)
         self.pixel_size_m = math.sqrt(self.pixel_size_xy_m[0] * self.pixel_size_xy_m[1])
         try:
-            self.bands = choose_bands(ds, bands, model_bands)
+            self.bands = choose_bands(ds, bands, model_bands, band_names)
         except ValueError as err:
             raise RasterError(f"{self.path}: {err}") from None
         self._mask_bands = _mask_plan(ds, self.bands)
@@ -237,6 +240,11 @@ def tile_px_for_gsd(source, tile_size, gsd_m):
     if gsd_m is None or gsd_m <= 0:
         return int(tile_size)
     return max(1, int(round(tile_size * gsd_m / source.pixel_size_m)))
+
+
+def open_dataset(path):
+    """A read-only GDAL dataset, or a RasterError saying why the file cannot be read."""
+    return _open_dataset(str(path))
 
 
 def _open_dataset(path):

@@ -1,8 +1,12 @@
-"""Which raster bands feed a model's bands: parse a user's mapping or pick a sensible default."""
+"""Which image encoder fits a raster, and which raster bands feed its bands (user's or default)."""
 
 from osgeo import gdal
 
 RGB_INTERPRETATIONS = (gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand)
+# Sentinel-2 L1C has 13 bands; L2A products (and encoders trained on them) drop the cirrus B10.
+SENTINEL2_L1C = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
+SENTINEL2_L2A = tuple(name for name in SENTINEL2_L1C if name != "B10")
+AUTO = "auto"
 
 
 def unique_in_order(numbers):
@@ -40,7 +44,36 @@ def _band_number(part):
     return int(part.strip()) if isinstance(part, str) else int(part)
 
 
-def choose_bands(dataset, bands, model_bands):
+def data_bands(dataset):
+    """1-based numbers of the raster's bands that hold data (alpha bands left out)."""
+    count = dataset.RasterCount
+    numbers = [i for i in range(1, count + 1)
+               if dataset.GetRasterBand(i).GetColorInterpretation() != gdal.GCI_AlphaBand]
+    return numbers or list(range(1, count + 1))
+
+
+def choose_image_spec(bundle, dataset, bands=None, requested=None):
+    """The bundle's image encoder for this raster.
+
+    The one asked for by name; else the first (main first) whose band count equals the band
+    mapping's or the raster's data bands (a 13-band Sentinel-2 L1C raster fits a 12-band L2A
+    encoder); else the main encoder, which repeats a single band or takes the RGB ones.
+    """
+    if requested and requested != AUTO:
+        return bundle.image_spec(requested)
+    numbers = parse_band_mapping(bands)
+    count = len(numbers) if numbers is not None else len(data_bands(dataset))
+    for spec in bundle.image_specs:
+        if len(spec.bands) == count:
+            return spec
+    if numbers is None and count == len(SENTINEL2_L1C):
+        for spec in bundle.image_specs:
+            if tuple(spec.bands) == SENTINEL2_L2A:
+                return spec
+    return bundle.image
+
+
+def choose_bands(dataset, bands, model_bands, band_names=None):
     """The 1-based raster bands feeding each of the model's `model_bands` bands.
 
     A user mapping of one band is repeated; otherwise it must name one band per model band.
@@ -51,7 +84,7 @@ def choose_bands(dataset, bands, model_bands):
     count = dataset.RasterCount
     numbers = parse_band_mapping(bands)
     if numbers is None:
-        return default_bands(dataset, model_bands)
+        return default_bands(dataset, model_bands, band_names)
     if len(numbers) == 1:
         numbers = numbers * model_bands
     if len(numbers) != model_bands:
@@ -65,11 +98,15 @@ def choose_bands(dataset, bands, model_bands):
     return numbers
 
 
-def default_bands(dataset, model_bands):
-    """One band repeated; red, green, blue by colour interpretation; else the first bands."""
+def default_bands(dataset, model_bands, band_names=None):
+    """Bands named like the model's (band descriptions, Sentinel-2 L1C order); one band
+    repeated; red, green, blue by colour interpretation; else the first bands."""
     count = dataset.RasterCount
     interpretations = [dataset.GetRasterBand(i).GetColorInterpretation()
                        for i in range(1, count + 1)]
+    named = bands_by_name(dataset, band_names)
+    if named:
+        return named
     data_bands = [i + 1 for i, kind in enumerate(interpretations) if kind != gdal.GCI_AlphaBand]
     data_bands = data_bands or list(range(1, count + 1))
     if len(data_bands) == 1:
@@ -81,3 +118,21 @@ def default_bands(dataset, model_bands):
     raise ValueError(f"the raster has {len(data_bands)} bands and the model takes "
                      f"{model_bands}: choose a band mapping, e.g. "
                      f"{','.join(str(b) for b in (data_bands * model_bands)[:model_bands])}")
+
+
+def bands_by_name(dataset, band_names):
+    """Band numbers whose descriptions are the model's band names (e.g. "B4"), else None.
+
+    A 13-band raster without such descriptions, fed to a Sentinel-2 L2A encoder, is read as
+    L1C order with the cirrus band B10 left out.
+    """
+    if not band_names:
+        return None
+    descriptions = [(dataset.GetRasterBand(i).GetDescription() or "").strip().upper()
+                    for i in range(1, dataset.RasterCount + 1)]
+    wanted = [name.upper() for name in band_names]
+    if all(name in descriptions for name in wanted):
+        return [descriptions.index(name) + 1 for name in wanted]
+    if tuple(band_names) == SENTINEL2_L2A and dataset.RasterCount == len(SENTINEL2_L1C):
+        return [SENTINEL2_L1C.index(name) + 1 for name in SENTINEL2_L2A]
+    return None

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from osgeo import ogr
 
 from .outputs import polygon_from_ring
-from .raster import RasterSource, tile_px_for_gsd
+from .raster import RasterError, RasterSource, open_dataset, tile_px_for_gsd
+from .raster_bands import AUTO, choose_image_spec
 from .tiling import window_footprint
 
 
@@ -50,6 +51,8 @@ class TileSettings:
         batch_size: tiles encoded together.
         extent: (minx, miny, maxx, maxy) in the raster CRS to restrict the work to.
         area_wkt: a (multi)polygon in the raster CRS, as WKT: only tiles touching it are used.
+        encoder: the bundle's image encoder to use by name ("rgb", "pan", "s2" ...); None or
+            "auto" picks the one that fits the raster's bands (or the band mapping).
     """
 
     tile_size: int = None
@@ -61,30 +64,32 @@ class TileSettings:
     batch_size: int = 16
     extent: tuple = None
     area_wkt: str = None
+    encoder: str = None
 
-    def resolved(self, bundle):
-        """A copy with the bundle's defaults filled in, checked."""
+    def resolved(self, bundle, spec=None):
+        """A copy with the bundle's (and its image encoder `spec`'s) defaults filled in, checked."""
         tile_size = int(self.tile_size or bundle.tile_size)
-        gsd_m = bundle.gsd_m if self.gsd_m is None else float(self.gsd_m)
+        default_gsd = bundle.gsd_m if spec is None or spec.gsd_m is None else spec.gsd_m
+        gsd_m = default_gsd if self.gsd_m is None else float(self.gsd_m)
         if not 0.0 <= float(self.overlap) < 1.0:
             raise ValueError(f"overlap is a share of the tile, 0 to below 1; got {self.overlap}")
         if tile_size < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile_size}")
         return TileSettings(tile_size, gsd_m, float(self.overlap), self.bands, self.value_range,
                             self.valid_fraction, max(1, int(self.batch_size)), self.extent,
-                            self.area_wkt)
+                            self.area_wkt, self.encoder or AUTO)
 
     def describe(self):
         """Plain dict for provenance records and cache keys."""
         return {"tile_size": self.tile_size, "gsd_m": self.gsd_m, "overlap": self.overlap,
                 "bands": self.bands, "value_range": self.value_range,
                 "valid_fraction": self.valid_fraction, "extent": self.extent,
-                "area_wkt": self.area_wkt}
+                "area_wkt": self.area_wkt, "encoder": self.encoder}
 
 
 @dataclass
 class TiledRaster:
-    """A raster opened for a model, with its tile size in raster pixels."""
+    """A raster opened for a model, with its tile size in raster pixels and its image encoder."""
 
     source: RasterSource
     settings: TileSettings
@@ -92,6 +97,7 @@ class TiledRaster:
     overlap_px: int
     windows: list = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    encoder: object = None  # the model's ImageEncoder that fits the raster's bands
 
     @property
     def windows_total(self):
@@ -101,10 +107,15 @@ class TiledRaster:
 def open_tiled(path, model, settings):
     """Open `path` for `model` with `settings` resolved against the model's bundle."""
     bundle = model.bundle
-    settings = settings.resolved(bundle)
+    spec = choose_image_spec(bundle, open_dataset(path), settings.bands, settings.encoder)
+    settings = settings.resolved(bundle, spec)
+    try:
+        encoder = model.image_for(spec.name)
+    except ValueError as err:
+        raise RasterError(str(err)) from None
     source = RasterSource(path, bands=settings.bands, value_range=settings.value_range,
                           valid_fraction=settings.valid_fraction,
-                          model_bands=len(bundle.image.bands))
+                          model_bands=len(spec.bands), band_names=spec.bands)
     tile_px = tile_px_for_gsd(source, settings.tile_size, settings.gsd_m)
     overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
     windows = source.windows(tile_px, overlap_px, settings.extent)
@@ -113,7 +124,7 @@ def open_tiled(path, model, settings):
     if not windows:
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
-    return TiledRaster(source, settings, tile_px, overlap_px, windows)
+    return TiledRaster(source, settings, tile_px, overlap_px, windows, encoder=encoder)
 
 
 def windows_touching(windows, geotransform, area_wkt):
@@ -131,16 +142,16 @@ def encoded_batches(tiled, model, control, dense=False):
     Tiles are read one batch ahead in a thread while the encoder runs, so reading and
     encoding overlap; at most two batches wait in memory.
     """
-    bundle = model.bundle
-    batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, bundle.image.size,
+    encoder = tiled.encoder or model.image
+    batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, encoder.spec.size,
                                         tiled.settings.batch_size, windows=tiled.windows)
     read, kept = 0, 0
     for batch in read_ahead(batches, depth=2):
         control.check()
         if dense:
-            embeddings, dense_maps = model.image.encode(batch.pixels)
+            embeddings, dense_maps = encoder.encode(batch.pixels)
         else:
-            embeddings, dense_maps = model.image.encode_embeddings(batch.pixels), None
+            embeddings, dense_maps = encoder.encode_embeddings(batch.pixels), None
         read += batch.tiles_read
         kept += len(batch)
         control.report(read / max(1, tiled.windows_total), f"{read}/{tiled.windows_total} tiles")

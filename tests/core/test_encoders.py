@@ -171,7 +171,7 @@ def test_wrong_output_name(wordpiece_copy):
 def test_wrong_dense_grid(wordpiece_copy):
     edit_manifest(wordpiece_copy, lambda data: data["image"].update(dense_grid=7))
     model = load_model(wordpiece_copy)
-    with pytest.raises(BundleError, match="dense_grid is 7"):
+    with pytest.raises(BundleError, match="dense_grid of image encoder .rgb. is 7"):
         model.image.encode(tiles(1))
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from terralens.training import make_tiny_bundles
 
-BUNDLES = ["tiny-wordpiece", "tiny-clip"]
+BUNDLES = ["tiny-wordpiece", "tiny-clip", "tiny-sensors"]
+SENSOR_FILES = {"tiny-sensors": {"adapter_pan.onnx", "adapter_s2.onnx", "location.onnx"}}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,14 @@ def test_regenerated_bundle_matches_committed(bundle_id, regenerated, repo_root)
     assert json.loads((fresh / "bundle.json").read_text()) == \
         json.loads((committed / "bundle.json").read_text())
     pixels = {"pixel_values": make_tiny_bundles.test_images()}
-    for name, feeds in (("image.onnx", pixels), ("text.onnx", text_feeds(bundle_id))):
+    files = [("image.onnx", pixels), ("text.onnx", text_feeds(bundle_id))]
+    if bundle_id == "tiny-sensors":
+        rng = np.random.default_rng(2)
+        files += [("adapter_pan.onnx", {"pixel_values": rng.random((2, 1, 8, 8), np.float32)}),
+                  ("adapter_s2.onnx", {"pixel_values": rng.random((2, 12, 8, 8), np.float32)}),
+                  ("location.onnx", {"lonlat": np.array([[-84.4, 33.7], [2.3, 48.9]],
+                                                        np.float32)})]
+    for name, feeds in files:
         for new, old in zip(run(fresh / name, feeds), run(committed / name, feeds)):
             np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-6, err_msg=name)
 
@@ -48,7 +56,8 @@ def test_regenerated_bundle_matches_committed(bundle_id, regenerated, repo_root)
 def test_bundle_folders_are_small(bundle_id, repo_root):
     folder = repo_root / "tests" / "data" / bundle_id
     assert {path.name for path in folder.iterdir()} == {
-        "bundle.json", "image.onnx", "text.onnx", "MODEL_CARD.md"}
+        "bundle.json", "image.onnx", "text.onnx", "MODEL_CARD.md"} | SENSOR_FILES.get(bundle_id,
+                                                                               set())
     assert sum(path.stat().st_size for path in folder.iterdir()) < 1_000_000
     assert "random weights" in (folder / "MODEL_CARD.md").read_text()
 

@@ -32,7 +32,9 @@ def describe_bundle(bundle, default=False):
     facts = [("id", bundle.id), ("name", bundle.name or "-"), ("folder", bundle.folder),
              ("embedding size", bundle.embedding_dim),
              ("tile size", f"{bundle.tile_size} pixels at {gsd}"),
-             ("image input", f"{bundle.image.size} px, bands {', '.join(bundle.image.bands)}"),
+             *[(f"image encoder {spec.name}", _encoder_text(spec)) for spec in bundle.image_specs],
+             ("location encoder", bundle.location.description or bundle.location.file
+              if bundle.location else "none"),
              ("tokenizer", f"{bundle.text.tokenizer}, {bundle.text.context_length} tokens"),
              ("prompt template", bundle.prompt_template)]
     provenance = dict(bundle.provenance or {})
@@ -44,6 +46,16 @@ def describe_bundle(bundle, default=False):
     if provenance:
         parts += ["<h4>Provenance</h4>", f"<table>{_rows(flatten(provenance))}</table>"]
     return "".join(parts)
+
+
+def _encoder_text(spec):
+    """"128 px, bands red, green, blue" plus its adapter, GSD and description when it has them."""
+    text = f"{spec.size} px, bands {', '.join(spec.bands)}"
+    if spec.adapter:
+        text += f"; band adapter {spec.adapter}"
+    if spec.gsd_m is not None:
+        text += f"; {spec.gsd_m:g} m/pixel"
+    return f"{text}; {spec.description}" if spec.description else text
 
 
 def model_card(bundle):

@@ -19,7 +19,7 @@ from qgis.core import (
 
 from ..core import pipeline
 from ..core.labels import parse_labels
-from .base import TerraLensAlgorithm, comma_list
+from .base import LOCATION_WEIGHT, TerraLensAlgorithm, comma_list
 
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
@@ -49,6 +49,7 @@ class ZeroShotLabel(TerraLensAlgorithm):
         self.add_advanced(QgsProcessingParameterString(
             self.TEMPLATES, self.tr("Prompt templates, one a line, {} for the label "
                                     "(empty: the model's)"), multiLine=True, optional=True))
+        self.add_location_parameter()
         self.add_model_parameters()
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Labelled tiles"), QgsProcessing.TypeVectorPolygon))
@@ -75,7 +76,8 @@ class ZeroShotLabel(TerraLensAlgorithm):
             templates=self.parameterAsString(parameters, self.TEMPLATES, context) or None,
             top_k=self.parameterAsInt(parameters, self.TOP_K, context),
             min_score=self.parameterAsDouble(parameters, self.MIN_SCORE, context),
-            class_raster_path=class_raster or None, control=self.control(feedback))
+            class_raster_path=class_raster or None, control=self.control(feedback),
+            location_weight=self.parameterAsDouble(parameters, LOCATION_WEIGHT, context))
         feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
                           f"{summary['tiles_skipped']} skipped (nodata); "
                           f"best labels: {summary['label_counts']}")
@@ -161,6 +163,7 @@ class TextSearch(IndexingAlgorithm):
             minValue=1, maxValue=100000))
         self.add_area_parameters()
         self.add_cache_parameter()
+        self.add_location_parameter()
         self.add_model_parameters()
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Search results"), QgsProcessing.TypeVectorPolygon))
@@ -177,8 +180,10 @@ class TextSearch(IndexingAlgorithm):
         indexes, _ = self.indexes(parameters, context, feedback, model)
         out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
         heatmap = self.parameterAsOutputLayer(parameters, self.HEATMAP, context) or None
-        hits = pipeline.search(indexes, model, query, negatives,
-                               self.parameterAsInt(parameters, self.K, context), out, heatmap)
+        hits = pipeline.search(
+            indexes, model, query, negatives, self.parameterAsInt(parameters, self.K, context),
+            out, heatmap,
+            location_weight=self.parameterAsDouble(parameters, LOCATION_WEIGHT, context))
         feedback.pushInfo(f"{len(hits)} tiles found; best score "
                           f"{hits[0]['score']:.3f}" if hits else "no tile found")
         return self.styled_results(context, [

@@ -23,6 +23,7 @@ from .styles import style_on_load
 MODEL, TILE_SIZE, GSD, OVERLAP = "MODEL", "TILE_SIZE", "GSD", "OVERLAP"
 BANDS, VALUE_RANGE, BATCH_SIZE, VALID = "BANDS", "VALUE_RANGE", "BATCH_SIZE", "VALID_FRACTION"
 EXTENT, MASK = "EXTENT", "MASK"
+ENCODER, LOCATION_WEIGHT = "IMAGE_ENCODER", "LOCATION_WEIGHT"
 
 
 class TerraLensAlgorithm(QgsProcessingAlgorithm):
@@ -92,8 +93,11 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             OVERLAP, self.tr("Tile overlap (%)"), QgsProcessingParameterNumber.Double, 0.0,
             minValue=0.0, maxValue=90.0))
         self.add_advanced(QgsProcessingParameterString(
-            BANDS, self.tr("Raster bands feeding red, green, blue (e.g. 4,3,2; empty: automatic)"),
-            optional=True))
+            ENCODER, self.tr("Image encoder of the model (auto: the one that fits the raster's "
+                             "bands, e.g. rgb, pan, s2)"), "auto", optional=True))
+        self.add_advanced(QgsProcessingParameterString(
+            BANDS, self.tr("Raster bands feeding the encoder's bands (e.g. 4,3,2; empty: "
+                           "automatic)"), optional=True))
         self.add_advanced(QgsProcessingParameterString(
             VALUE_RANGE, self.tr("Value range scaled to 0-1, as min,max (empty: automatic)"),
             optional=True))
@@ -103,6 +107,12 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
         self.add_advanced(QgsProcessingParameterNumber(
             BATCH_SIZE, self.tr("Tiles encoded together (batch size)"),
             QgsProcessingParameterNumber.Integer, default_batch, minValue=1, maxValue=1024))
+
+    def add_location_parameter(self):
+        self.add_advanced(QgsProcessingParameterNumber(
+            LOCATION_WEIGHT, self.tr("Location prior weight (0: off; needs a model with a "
+                                     "location encoder and a georeferenced raster)"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=10.0))
 
     # --- reading shared parameters ------------------------------------------------------
     def model(self, parameters, context):
@@ -132,7 +142,8 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             bands=self.parameterAsString(parameters, BANDS, context).strip() or None,
             value_range=parse_range(self.parameterAsString(parameters, VALUE_RANGE, context)),
             valid_fraction=self.parameterAsDouble(parameters, VALID, context) / 100.0,
-            batch_size=self.parameterAsInt(parameters, BATCH_SIZE, context))
+            batch_size=self.parameterAsInt(parameters, BATCH_SIZE, context),
+            encoder=self.parameterAsString(parameters, ENCODER, context).strip() or None)
         if parameters.get(EXTENT):
             rect = self.parameterAsExtent(parameters, EXTENT, context, layer.crs())
             settings.extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())

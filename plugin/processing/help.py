@@ -11,6 +11,24 @@ colour). 8-bit values are used as they are; 16-bit and float rasters get a 2-98 
 unless you give a <b>value range</b> such as <code>0,3000</code>. Tiles with less valid area than
 the threshold (nodata, outside the raster) are skipped. An <b>extent</b> or a <b>polygon
 layer</b> limits the work to an area. The results record the model and all parameters.</p>
+<h3>Other sensors</h3>
+<p>A model may hold image encoders for other band sets besides RGB, for example <code>pan</code>
+(one panchromatic band) and <code>s2</code> (the 12 Sentinel-2 L2A bands B1-B12 without B10).
+With <b>Image encoder</b> <code>auto</code> the one whose band count fits the raster (or your
+band mapping) is used: a single-band raster gets <code>pan</code>, a 12- or 13-band Sentinel-2
+raster gets <code>s2</code> (bands matched by their descriptions, else in Sentinel-2 order, B10
+skipped); otherwise <code>rgb</code>. Type a name to force one; the model information dialog
+lists what a model has.</p>
+"""
+
+LOCATION = """
+<h3>Location prior (advanced)</h3>
+<p>A model with a location encoder can add what it learned about <i>places</i> to what it sees:
+with a <b>location prior weight</b> above 0, each tile's score for a text gains that weight
+times the similarity of the text to the tile's longitude/latitude. The raster must be
+georeferenced. The default model's location encoder was fitted to 22 geotagged scenes only,
+so it is a demonstration of the mechanism, not a geographic prior: leave it at 0 unless your
+model was trained on many geotagged images.</p>
 """
 
 TEXTS = {
@@ -85,6 +103,10 @@ OUTPUT=buildings.gpkg</code></p>
 }
 
 
+WITH_LOCATION = ("zeroshotlabel", "textsearch")
+
+
 def help_html(name):
-    """The help text of algorithm `name` followed by the shared part on tiles and bands."""
-    return TEXTS.get(name, "") + COMMON
+    """The help text of algorithm `name`, then the shared parts (tiles and bands, sensors, and
+    the location prior where the algorithm has one)."""
+    return TEXTS.get(name, "") + COMMON + (LOCATION if name in WITH_LOCATION else "")

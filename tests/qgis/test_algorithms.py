@@ -185,3 +185,36 @@ def test_every_algorithm_has_help(qgis_app):
     for algorithm in provider.algorithms():
         assert "Example" in algorithm.shortHelpString()
     assert ogr is not None
+
+
+def sensors_bundle(repo_root):
+    return str(repo_root / "tests" / "data" / "tiny-sensors")
+
+
+def test_single_band_raster_gets_the_pan_encoder(tmp_path, spacenet, repo_root):
+    result = run("zeroshotlabel", INPUT=spacenet, LABELS="roofs, trees", TILE_SIZE=64,
+                 MODEL=sensors_bundle(repo_root), OUTPUT=str(tmp_path / "pan.gpkg"))
+    assert read_metadata(result["OUTPUT"])["image_encoder"] == "pan"
+    forced = run("zeroshotlabel", INPUT=spacenet, LABELS="roofs, trees", TILE_SIZE=64,
+                 MODEL=sensors_bundle(repo_root), IMAGE_ENCODER="rgb",
+                 OUTPUT=str(tmp_path / "rgb.gpkg"))
+    assert read_metadata(forced["OUTPUT"])["image_encoder"] == "rgb"
+    with pytest.raises(QgsProcessingException, match="no image encoder 'sar'"):
+        run("zeroshotlabel", INPUT=spacenet, LABELS="roofs", MODEL=sensors_bundle(repo_root),
+            IMAGE_ENCODER="sar", OUTPUT=str(tmp_path / "x.gpkg"))
+
+
+def test_location_prior_is_recorded_and_needs_a_location_encoder(tmp_path, spacenet, tiny,
+                                                                  repo_root):
+    result = run("textsearch", INPUT=[spacenet], QUERY="roofs", K=5, TILE_SIZE=64,
+                 MODEL=sensors_bundle(repo_root), LOCATION_WEIGHT=0.5,
+                 CACHE_DIR=str(tmp_path / "cache"), OUTPUT=str(tmp_path / "hits.gpkg"))
+    assert vector(result["OUTPUT"]).featureCount() == 5
+    labels = run("zeroshotlabel", INPUT=spacenet, LABELS="roofs, trees", TILE_SIZE=64,
+                 MODEL=sensors_bundle(repo_root), LOCATION_WEIGHT=0.5,
+                 OUTPUT=str(tmp_path / "labels.gpkg"))
+    assert read_metadata(labels["OUTPUT"])["parameters"]["location_weight"] == 0.5
+    with pytest.raises(QgsProcessingException, match="no location encoder"):
+        run("zeroshotlabel", INPUT=spacenet, LABELS="roofs", MODEL=tiny, LOCATION_WEIGHT=1.0,
+            OUTPUT=str(tmp_path / "none.gpkg"))
+    assert not (tmp_path / "none.gpkg").exists()

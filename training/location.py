@@ -47,6 +47,9 @@ def split_scenes(scene_names, holdout, seed=0):
 
 def train_encoder(embeddings, lonlat, scene, train_scenes, steps=800, lr=2e-3, seed=0):
     """Fit a LocationEncoder on the tiles of `train_scenes`; returns (encoder, loss curve)."""
+    # a few-kilobyte MLP on batches of ~20: more threads only add synchronisation (and on a busy
+    # machine, spinning OpenMP threads make each step ~100x slower)
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     encoder = LocationEncoder(dim=embeddings.shape[1], seed=seed, **ENCODER)
@@ -62,7 +65,7 @@ def train_encoder(embeddings, lonlat, scene, train_scenes, steps=800, lr=2e-3, s
         loss.backward()
         optimiser.step()
         if step % 50 == 0 or step == steps - 1:
-            curve.append({"step": step, "loss": round(float(loss), 4)})
+            curve.append({"step": step, "loss": round(float(loss.detach()), 4)})
     return encoder.eval(), curve
 
 
@@ -121,6 +124,11 @@ def export_command(args):
     import onnxruntime
     encoder, report = load_encoder(args.checkpoint)
     bundle = load_bundle(args.bundle)
+    dim = encoder.mlp[-1].out_features
+    if dim != bundle.embedding_dim:
+        raise ValueError(f"the location encoder gives {dim}-d embeddings but bundle "
+                         f"{bundle.id!r} has {bundle.embedding_dim}-d ones: train it on points "
+                         "embedded by that bundle")
     target = Path(args.bundle) / LOCATION_FILE
     example = torch.tensor([[-84.39, 33.75], [15.0, 45.0]])
     export_onnx(encoder, (example,), ["lonlat"], ["location_embeds"],
@@ -163,7 +171,6 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    torch.set_num_threads(1)
     args = parse_args(argv)
     if args.command == "train":
         train_command(args)

@@ -18,6 +18,7 @@ import numpy as np
 from terralens.plugin.core import location, pipeline
 from terralens.plugin.core.atomic import atomic_path
 from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.labels import label_embeddings, label_probabilities
 from terralens.plugin.core.registry import default_bundle_dir
 from terralens.plugin.core.stream import TileSettings
 
@@ -65,14 +66,50 @@ def collect(bundle_dir, data_root, out):
             "out": str(out)}
 
 
+LAND_COVER = ["forest", "farmland", "grassland", "bare land", "desert", "snow and ice",
+              "water", "city", "wetland", "mountain"]
+
+
+def prior_effect(bundle_dir, data_root, weight, labels=LAND_COVER):
+    """Per scene, the share of tiles whose best land-cover label changes with the prior.
+
+    There is no land-cover truth for these scenes, so this shows how much the prior moves
+    labels, not whether it moves them the right way.
+    """
+    model = load_model(bundle_dir)
+    vectors = label_embeddings(model.text, labels, [model.bundle.prompt_template])
+    changed = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for path, settings in geotagged_scenes(data_root):
+            embeddings, lonlat = scene_points(model, path, settings, cache)
+            places = model.location.encode(lonlat)
+            plain = label_probabilities(embeddings, vectors, model.bundle.logit_scale)
+            prior = weight * location.prior_similarities(places, vectors)
+            with_prior = label_probabilities(embeddings, vectors, model.bundle.logit_scale, prior)
+            changed[Path(path).name] = {
+                "tiles": len(embeddings),
+                "changed": round(float((plain.argmax(1) != with_prior.argmax(1)).mean()), 3),
+                "top_without": labels[int(np.bincount(plain.argmax(1)).argmax())],
+                "top_with": labels[int(np.bincount(with_prior.argmax(1)).argmax())]}
+    return {"weight": weight, "labels": labels, "scenes": changed}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=None, help="model bundle (default: the embedded one)")
     parser.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="write the points file here")
+    parser.add_argument("--effect", type=float, default=None, metavar="WEIGHT",
+                        help="instead: how many land-cover labels the prior changes")
     args = parser.parse_args(argv)
+    bundle = args.bundle or default_bundle_dir()
+    if args.effect is not None:
+        print(json.dumps(prior_effect(bundle, args.data_root, args.effect), indent=1))
+        return
+    if not args.out:
+        parser.error("--out is required to collect points")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(collect(args.bundle or default_bundle_dir(), args.data_root, args.out)))
+    print(json.dumps(collect(bundle, args.data_root, args.out)))
 
 
 if __name__ == "__main__":

@@ -59,3 +59,19 @@ def test_batch_over_several_rasters(qgis_process, tmp_path, shared_data, tiny):
                                        "LABELS=forest,water,farmland,city", "BANDS=4,3,2",
                                        f"MODEL={tiny}", "TILE_SIZE=64", f"OUTPUT={out}")
         assert count(result["results"]["OUTPUT"]) == 16
+
+
+def test_sentinel2_sensor_encoder_and_location_prior_headless(qgis_process, tmp_path,
+                                                              shared_data, repo_root):
+    """A 12-band Sentinel-2 patch gets the model's s2 encoder; the prior weight is recorded."""
+    from terralens.plugin.core.outputs import read_metadata
+    raster = shared_data / "scenes" / "satclip_s2" / "patch_25630.tif"
+    model = repo_root / "tests" / "data" / "tiny-sensors"
+    out = tmp_path / "s2.gpkg"
+    qgis_process.run_json("run", "terralens:zeroshotlabel", "--", f"INPUT={raster}",
+                          "LABELS=forest,water,farmland", f"MODEL={model}", "TILE_SIZE=64",
+                          "LOCATION_WEIGHT=0.5", f"OUTPUT={out}")
+    record = read_metadata(out)
+    assert record["image_encoder"] == "s2" and record["raster"]["bands"] == list(range(1, 13))
+    assert record["parameters"]["location_weight"] == 0.5
+    assert count(out) == 16  # 256 x 256 pixels at the encoder's 10 m, 64-pixel tiles

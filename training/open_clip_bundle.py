@@ -5,6 +5,7 @@ ModifiedResNets; for other image towers the bundle has no dense output.
 """
 
 import logging
+import pickle
 from pathlib import Path
 
 import torch
@@ -20,12 +21,19 @@ CLIP_VOCAB = BUILTIN_PREFIX + "bpe_simple_vocab_16e6.txt.gz"
 
 
 def load_open_clip(model_name, checkpoint, config_dir=None):
-    """An open_clip model built from its config and a local state dict (nothing is fetched).
+    """An open_clip model built from its config and a local checkpoint (nothing is fetched).
+
+    Accepts what RemoteCLIP, GeoRSCLIP and SkyCLIP publish: a plain `model.state_dict()`, or
+    open_clip's training checkpoint `{"epoch", "name", "state_dict": {"module.<key>": ...}}`
+    (also `.safetensors` and OpenAI's TorchScript files, through open_clip's own loader).
 
     Raises:
-        ValueError: the model name is unknown or its text tower is not CLIP's own transformer.
+        ValueError: the model name is unknown, its text tower is not CLIP's own transformer,
+            or the checkpoint does not fit the named architecture.
     """
     import open_clip
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"open_clip checkpoint {checkpoint} not found")
     if config_dir:
         open_clip.add_model_config(config_dir)
     config = open_clip.get_model_config(model_name)
@@ -42,16 +50,51 @@ def load_open_clip(model_name, checkpoint, config_dir=None):
         model = open_clip.create_model(model_name, pretrained=None)
     finally:
         root.setLevel(level)
-    state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    state = {key.removeprefix("module."): value for key, value in state.items()}
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"{checkpoint} does not fit open_clip's {model_name}: "
+        # Unwraps "state_dict", drops DistributedDataParallel's "module." prefix, converts old
+        # text-tower layouts, then loads strictly.
+        open_clip.load_checkpoint(model, str(checkpoint), strict=True, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{checkpoint} holds Python objects besides tensors and is not loaded "
+                         "(unsafe); save only `model.state_dict()` with torch.save: "
                          f"{str(err).splitlines()[0]}") from None
+    except (RuntimeError, KeyError, AssertionError) as err:  # open_clip asserts on widths
+        detail = mismatch_summary(model, checkpoint) or str(err).splitlines()[0]
+        raise ValueError(f"{checkpoint} does not fit open_clip's {model_name}: {detail}. Pass "
+                         "as --open-clip-model the architecture it was trained as") from None
     return model.eval()
+
+
+def mismatch_summary(model, checkpoint):
+    """Keys and shapes where `checkpoint` differs from `model`, in a few words ("" if unread)."""
+    from open_clip.factory import load_state_dict
+    try:
+        state = load_state_dict(str(checkpoint), weights_only=True)
+    except Exception:  # unreadable: the caller falls back on the loader's own message
+        return ""
+    expected = model.state_dict()
+    parts = []
+    for what, items in (
+            ("missing", [key for key in expected if key not in state]),
+            ("unexpected", [key for key in state if key not in expected]),
+            ("of another shape", [f"{key} {tuple(state[key].shape)}, not {tuple(value.shape)}"
+                                  for key, value in expected.items() if key in state
+                                  and tuple(state[key].shape) != tuple(value.shape)])):
+        if items:
+            parts.append(f"{len(items)} tensors {what} (e.g. {items[0]})")
+    return "; ".join(parts) + image_tower_hint(state)
+
+
+def image_tower_hint(state):
+    """What the checkpoint's image tower looks like, to help pick the architecture name."""
+    conv = state.get("visual.conv1.weight")
+    if "visual.attnpool.c_proj.weight" in state:
+        return "; the checkpoint has a ResNet image tower (RN50, RN101, ...)"
+    if conv is not None and "visual.class_embedding" in state:
+        return (f"; the checkpoint has a ViT image tower of width {conv.shape[0]} and patch "
+                f"{conv.shape[-1]} (ViT-B-32: 768 and 32, ViT-B-16: 768 and 16, ViT-L-14: "
+                "1024 and 14)")
+    return ""
 
 
 def dense_kind(visual):
@@ -184,6 +227,7 @@ def export_open_clip(args):
                     names, axes, stage / "image.onnx")
         export_onnx(OpenClipText(model), (ids,), ["input_ids"], ["text_embeds"],
                     batch_axes(["input_ids", "text_embeds"]), stage / "text.onnx")
+        reduce_precision(stage / "image.onnx", getattr(args, "image_precision", "fp32"))
         reduce_precision(stage / "text.onnx", args.text_precision)
         image = ImageSpec(size=size, mean=mean, std=std, dense_grid=grid, dense_stride=stride,
                           dense_output="dense_features" if grid else "")

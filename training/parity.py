@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+# Read at call time, so a caller can lower them for big models in tests.
 N_IMAGES = 16
 N_CAPTIONS = 64
 # Minimum cosine between torch and ONNX outputs. Reduced-precision text models get their own
@@ -30,9 +31,14 @@ def _require(path, what):
     return path
 
 
-def parity_images(size, data_dir=None, count=N_IMAGES):
-    """`count` UC Merced images, one per class in turn, resized: float32 (N, 3, S, S) in [0, 1]."""
+def parity_images(size, data_dir=None, count=None):
+    """`count` (default N_IMAGES) UC Merced images, one per class in turn, resized.
+
+    Returns:
+        float32 (N, 3, S, S) in [0, 1].
+    """
     from PIL import Image
+    count = count or N_IMAGES
     root = _require(Path(data_dir or default_data_dir()) / "ucm" / "images", "UC Merced images")
     classes = sorted(p for p in root.iterdir() if p.is_dir())
     images = []
@@ -44,8 +50,9 @@ def parity_images(size, data_dir=None, count=N_IMAGES):
     return np.stack(images)
 
 
-def parity_captions(data_dir=None, count=N_CAPTIONS):
-    """`count` distinct UCM captions spread over the whole file."""
+def parity_captions(data_dir=None, count=None):
+    """`count` (default N_CAPTIONS) distinct UCM captions spread over the whole file."""
+    count = count or N_CAPTIONS
     path = _require(Path(data_dir or default_data_dir()) / "captions_ucm.tsv", "UCM captions")
     with open(path, encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)

@@ -46,7 +46,10 @@ def parse_args(argv):
     source.add_argument("--text-only", action="store_true",
                         help="only (re)build text.onnx of an existing default-model bundle")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
-    parser.add_argument("--open-clip-checkpoint", type=Path, help="open_clip state dict (.pt)")
+    parser.add_argument("--open-clip-checkpoint", type=Path,
+                        help="open_clip weights: a state dict (.pt, .safetensors, as RemoteCLIP "
+                             "and GeoRSCLIP publish) or an open_clip training checkpoint "
+                             "(SkyCLIP)")
     parser.add_argument("--open-clip-config", type=Path, help="extra open_clip config folder")
     parser.add_argument("--image-size", type=int, help="input size (default: checkpoint's)")
     parser.add_argument("--id", help="bundle id (default: the --out folder name)")

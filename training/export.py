@@ -63,6 +63,8 @@ def parse_args(argv):
                         help="storage of image.onnx weights (fp16 halves the file; the CPU "
                              "still computes in fp32)")
     parser.add_argument("--parity-data", type=Path, help="real data folder (../shared/data)")
+    parser.add_argument("--dense-head", type=Path, help="dense head (.safetensors) from "
+                        "training.train_dense_head: its map becomes dense_features")
     parser.add_argument("--force", action="store_true", help="--text-only: rebuild even if "
                         "text.onnx is newer than its inputs")
     args = parser.parse_args(argv)
@@ -154,10 +156,16 @@ def export_terralens(args):
     from .onnx_export import TerraLensImage
     model, metadata, size = load_terralens(args.checkpoint, args.image_size)
     bundle_id = args.id or Path(args.out).resolve().name
+    image_module, references = TerraLensImage(model), terralens_references(model)
+    dense_grid, head_info = (model.dense_grid, model.dense_stride), None
+    if getattr(args, "dense_head", None):
+        from .dense_head import attach_head
+        image_module, references, dense_grid, head_info = attach_head(
+            model, args.dense_head, references[1])
     with staged_folder(args.out) as stage:
         pixels = torch.zeros(2, 3, size, size)
         names = ["image_embeds", "dense_features"]
-        export_onnx(TerraLensImage(model), (pixels,), ["pixel_values"], names,
+        export_onnx(image_module, (pixels,), ["pixel_values"], names,
                     batch_axes(["pixel_values"] + names), stage / "image.onnx")
         reduce_precision(stage / "image.onnx", args.image_precision)
         write_text_onnx(model, stage / "text.onnx", args.text_precision)
@@ -165,12 +173,14 @@ def export_terralens(args):
         text = TextSpec(tokenizer="wordpiece", vocab_file=wordpiece_vocab(stage),
                         context_length=CONTEXT_LENGTH, lower_case=True)
         image = ImageSpec(size=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD),
-                          dense_grid=model.dense_grid, dense_stride=model.dense_stride)
+                          dense_grid=dense_grid[0], dense_stride=dense_grid[1])
         bundle = Bundle(id=bundle_id, name=args.name or bundle_id, embedding_dim=EMBED_DIM,
                         logit_scale=float(model.logit_scale.detach().exp()), image=image,
                         text=text, tile_size=size, gsd_m=float(args.gsd_m),
                         provenance=provenance(args, metadata, str(args.checkpoint)))
-        finish_bundle(bundle, stage, args, terralens_references(model))
+        if head_info:
+            bundle.provenance["dense_head"] = head_info
+        finish_bundle(bundle, stage, args, references)
         # text.onnx is built from this bundle.json: mark it current for `--text-only`.
         os.utime(stage / "text.onnx")
     return Path(args.out)

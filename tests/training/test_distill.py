@@ -73,10 +73,11 @@ def test_pan_adapter_starts_as_the_grey_band_repeated():
     assert torch.equal(out, x.repeat(1, 3, 1, 1))
 
 
-def test_s2_adapter_starts_as_b4_b3_b2():
+@pytest.mark.parametrize("width", [16, 0])
+def test_s2_adapter_starts_as_b4_b3_b2(width):
     x = torch.rand(2, 12, 16, 16) * 2 - 1
     with torch.no_grad():
-        out = make_adapter("s2")(x)
+        out = make_adapter("s2", width=width)(x)
     assert torch.equal(out, x[:, [3, 2, 1]])
 
 

@@ -7,7 +7,6 @@ weighted, to the image's own similarity when the user asks for the prior.
 """
 
 import numpy as np
-from osgeo import osr
 
 from .bundle import check_location_io
 from .encoders import l2_normalise, open_session, session_io
@@ -60,6 +59,10 @@ def require_location(model):
 
 def to_lonlat(points, crs_wkt):
     """Lon/lat in degrees of (N, 2) x/y points in the CRS `crs_wkt`."""
+    # imported here: `load_model` (which imports this module) also runs where there is no GDAL,
+    # in the training venv
+    from osgeo import osr
+
     if not crs_wkt:
         raise LocationError("the location prior needs a georeferenced raster: this one has no "
                             "CRS (assign one in QGIS, or set the prior weight to 0)")

@@ -80,3 +80,13 @@ def test_clip_model_pools_up_to_the_highest_id(repo_root):
     base = run(path, {"input_ids": ids})[0]
     np.testing.assert_allclose(run(path, {"input_ids": tail})[0], base, atol=1e-6)
     assert not np.allclose(run(path, {"input_ids": head})[0], base, atol=1e-4)
+
+
+@pytest.mark.parametrize("bundle_id", BUNDLES)
+def test_core_loads_bundles_without_gdal(bundle_id, repo_root):
+    """The exporter's parity check loads bundles with the core here, where GDAL is absent."""
+    from terralens.plugin.core.encoders import load_model
+    with pytest.raises(ImportError):
+        import osgeo  # noqa: F401  (the premise: this venv has no GDAL)
+    model = load_model(repo_root / "tests" / "data" / bundle_id)
+    assert model.image.encode_embeddings(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, 32)

@@ -99,7 +99,8 @@ def sensor_spec(bundle, sensor_name, adapter_file, description=""):
     bands = len(spec.bands)
     return replace(bundle.image, name=spec.name, description=description or spec.description,
                    bands=list(spec.bands), mean=[0.5] * bands, std=[0.5] * bands,
-                   adapter=adapter_file, adapter_output=ADAPTER_OUTPUT, input_name=INPUT_NAME)
+                   adapter=adapter_file, adapter_output=ADAPTER_OUTPUT, input_name=INPUT_NAME,
+                   gsd_m=spec.gsd_m)
 
 
 def add_sensor(bundle_dir, sensor_name, adapter_onnx, record):

@@ -26,6 +26,8 @@ class Sensor:
     baseline: tuple  # index of the band feeding R, G and B in the naive mapping
     description: str = ""
     naive_first_bands: tuple = field(default=())  # what a plugin without a mapping would feed
+    # metres a pixel the adapter was trained at, when not the bundle's (None: the bundle's)
+    gsd_m: float = None
 
 
 SENSORS = {
@@ -35,7 +37,7 @@ SENSORS = {
     "s2": Sensor("s2", S2_BANDS, S2_RGB,
                  "Sentinel-2 L2A, 12 bands (B1-B9, B8A, B11, B12; no B10): band adapter "
                  "distilled into the RGB encoder on 16 SatCLIP patches (B4/B3/B2 as teacher RGB)",
-                 naive_first_bands=(0, 1, 2)),
+                 naive_first_bands=(0, 1, 2), gsd_m=10.0),
 }
 
 

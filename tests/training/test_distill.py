@@ -170,3 +170,11 @@ def test_add_sensor_writes_a_bundle_the_plugin_loads(tmp_path):
     pixels = np.random.default_rng(0).random((2, 1, pan.size, pan.size), np.float32)
     embeds, dense = encoder.encode(pixels)
     assert embeds.shape == (2, bundle.embedding_dim) and dense is not None
+
+
+def test_sentinel2_sensor_keeps_its_own_ground_sample_distance(tmp_path):
+    folder = _tiny_copy(tmp_path)
+    adapter = distill_export.export_adapter_onnx(make_adapter("s2", width=0),
+                                                 tmp_path / "adapter.onnx")
+    bundle = distill_export.add_sensor(folder, "s2", adapter, {})
+    assert bundle.image_spec("s2").gsd_m == 10.0 and bundle.image_spec("rgb").gsd_m is None

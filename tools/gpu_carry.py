@@ -137,11 +137,12 @@ def write_carry_pack(source, target, drop_bits=0):
             dst.writestr(zipfile.ZipInfo(info.filename, info.date_time), data, method)
 
 
-def fit_carry(repo, pack, job, size, bits_choices, drop_choices, limit):
+def fit_carry(repo, pack, job, size, bits_choices, drop_choices, limit, reserve=0):
     """Write the carried pack copy and init checkpoint at the highest fidelity that fits.
 
-    Tries float16 then int8 init weights, each with exact then rounded caption features (the
-    order of falling fidelity and size). Returns (bits, drop_bits, travel report).
+    Tries float16 then int8 init weights, each with exact then ever more rounded caption
+    features (the order of falling fidelity and size), until `reserve` bytes are left under
+    `limit`. Returns (bits, drop_bits, travel report).
     """
     from training.checkpoint import save_init_checkpoint
     written = {}
@@ -154,7 +155,7 @@ def fit_carry(repo, pack, job, size, bits_choices, drop_choices, limit):
                                      trunk_only=True)
             written = {"bits": bits, "drop": drop}
             report = travel_report(repo, [JOB_DIR], limit)
-            if report["margin"] >= 0:
+            if report["margin"] >= reserve:
                 return bits, drop, report
     raise JobError(
         f"what travels is {report['total'] / MIB:.1f} MiB, over {limit / MIB:.0f} MiB: tree "

@@ -89,8 +89,8 @@ def prepare(args, repo=REPO):
     dropped = build_site_zip(wheels, job / "site.zip", repo / TREE_BPE)
     bits, drop, report = fit_carry(repo, args.pack, job, meta["size"],
                                    (16, 8) if args.bits == "auto" else (int(args.bits),),
-                                   (0,) if args.exact_features else (0, 4),
-                                   args.limit_mib * MIB)
+                                   (0,) if args.exact_features else (0, 4, 6),
+                                   args.limit_mib * MIB, args.reserve_mib * MIB)
     from training.checkpoint import git_revision
     command = remote_command(f"{JOB_DIR}/{Path(args.pack).name}",
                              f"{JOB_DIR}/init-{meta['size']}.safetensors", recipes, args.set,
@@ -203,7 +203,9 @@ def parse_args(argv=None):
     prep.add_argument("--budget-s", type=int, default=540, help="training seconds, all runs")
     prep.add_argument("--wheels", default=WHEEL_DIR, help="wheel download folder")
     prep.add_argument("--no-download", action="store_true", help="use the wheels already there")
-    prep.add_argument("--limit-mib", type=int, default=64, help="travel limit")
+    prep.add_argument("--limit-mib", type=float, default=64, help="travel limit")
+    prep.add_argument("--reserve-mib", type=float, default=0.5,
+                      help="room to leave under the limit (the tree may grow before the call)")
     pre = sub.add_parser("preflight", help="(GPU machine) check before training")
     pre.add_argument("--pack", required=True)
     pre.add_argument("--init", required=True)

@@ -5,7 +5,7 @@
 
 Runs the plugin's own `pipeline.prompt_mask` (so it needs the QGIS-side venv with GDAL) for
 each prompt on each scene, and writes one PNG a scene: rows are prompts, columns the scene,
-the first bundle's probability and the second's, overlaid on the scene in grey.
+the first bundle's probability and each later one's, overlaid on the scene in grey.
 """
 
 import argparse
@@ -26,7 +26,7 @@ SCENES = (
     ("scenes/ortho_drone_small.tif", "ortho-drone.png", 0.1,
      ("building", "trees", "road", "grass", "bare ground")),
 )
-PANEL_PX = 220
+PANEL_PX = 190
 
 
 def parse_args(argv):
@@ -34,7 +34,8 @@ def parse_args(argv):
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="baseline bundle folder")
-    parser.add_argument("--after", type=Path, required=True, help="dense-head bundle folder")
+    parser.add_argument("--after", type=Path, required=True, action="append",
+                        help="dense-head bundle folder (repeat for several columns)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument("--data", type=Path, help="shared data folder (default ../shared/data)")
     return parser.parse_args(argv)
@@ -69,20 +70,21 @@ def scene_grey(scene):
 
 
 def render(path, grey, rows, titles, outline=None):
-    """A PNG of rows of (prompt, before map, after map) over the grey scene."""
+    """A PNG of rows of (prompt, before map, after map, ...) over the grey scene."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     scale = PANEL_PX / max(grey.shape)
     size = (grey.shape[1] * scale / 100, grey.shape[0] * scale / 100)
-    figure, axes = pyplot.subplots(len(rows), 3, figsize=(3 * size[0] + 0.3, len(rows) * size[1]
-                                                          + 0.4), dpi=100, squeeze=False)
-    for axis_row, (prompt, before, after) in zip(axes, rows):
+    columns = len(rows[0])
+    figure, axes = pyplot.subplots(len(rows), columns, figsize=(
+        columns * size[0] + 0.3, len(rows) * size[1] + 0.4), dpi=100, squeeze=False)
+    for axis_row, (prompt, *maps) in zip(axes, rows):
         axis_row[0].imshow(grey, cmap="gray")
         if outline is not None:
             axis_row[0].contour(outline, levels=[0.5], colors="yellow", linewidths=0.6)
-        for axis, probability in zip(axis_row[1:], (before, after)):
+        for axis, probability in zip(axis_row[1:], maps):
             axis.imshow(grey, cmap="gray")
             axis.imshow(probability, cmap="inferno", vmin=0, vmax=1, alpha=0.6)
         axis_row[0].set_ylabel(prompt, fontsize=9)
@@ -107,17 +109,17 @@ def main(argv=None):
     from .parity import default_data_dir
     args = parse_args(argv)
     data = args.data or default_data_dir()
-    before, after = load_model(args.before), load_model(args.after)
+    models = [load_model(folder) for folder in [args.before, *args.after]]
     args.out.mkdir(parents=True, exist_ok=True)
-    titles = ("scene", f"before: {before.bundle.image.dense_grid}x grid",
-              f"after: {after.bundle.image.dense_grid}x grid")
+    titles = ["scene"] + [f"{folder.name} ({model.bundle.image.dense_grid}x grid)"
+                          for folder, model in zip([args.before, *args.after], models)]
     for relative, name, gsd_m, prompts in SCENES:
         scene = data / relative
         outline = None
         if "spacenet" in relative:
             outline = rasterise_file(data / FOOTPRINTS, raster_grid(scene)).astype(np.float32)
-        rows = [(prompt, probability_map(scene, before, prompt, gsd_m),
-                 probability_map(scene, after, prompt, gsd_m)) for prompt in prompts]
+        rows = [(prompt, *(probability_map(scene, model, prompt, gsd_m) for model in models))
+                for prompt in prompts]
         render(args.out / name, scene_grey(scene), rows, titles, outline)
         print(f"{args.out / name}: {(args.out / name).stat().st_size // 1024} KB")
     return 0

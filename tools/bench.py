@@ -20,6 +20,21 @@ DEFAULT_BUNDLE = ROOT / "models" / "terralens-effnet-minilm-v1"
 SHARED = Path(os.environ.get("TERRALENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SCENE = SHARED / "scenes" / "spacenet_atlanta_pan.tif"
 LABELS = "forest, river, parking lot, buildings, road, bare soil, grass, water"
+TRAIN_PYTHON = ROOT / ".venv-train" / "bin" / "python"
+BYO_CACHE = ROOT / ".cache" / "bench-byo"
+BYO_ARCHITECTURES = ("RN50", "ViT-B-32", "ViT-L-14")
+# Runs in the training venv: a seeded random-init open_clip model saved as RemoteCLIP and
+# GeoRSCLIP publish theirs (a plain state dict), exported like a user's checkpoint.
+BYO_EXPORT = """
+import sys, torch, open_clip
+from training import export
+name, out = sys.argv[1:3]
+torch.manual_seed(0)
+torch.save(open_clip.create_model(name, pretrained=None).state_dict(), out + ".pt")
+code = export.main(["--open-clip-model", name, "--open-clip-checkpoint", out + ".pt",
+                    "--out", out, "--id", "random-" + name.lower()])
+sys.exit(code)
+"""
 
 
 def model_only(model, tiles, batch):
@@ -31,6 +46,63 @@ def model_only(model, tiles, batch):
     for _ in range(max(1, tiles // batch)):
         model.image.encode_embeddings(pixels)
     return max(1, tiles // batch) * batch / (time.perf_counter() - start)
+
+
+def timed_rate(model, batch, seconds):
+    """Image-encoder tiles/s on random tensors: whole batches for at least `seconds`."""
+    size = model.bundle.image.size
+    pixels = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
+    model.image.encode_embeddings(pixels)  # warm-up
+    start, batches = time.perf_counter(), 0
+    while batches == 0 or time.perf_counter() - start < seconds:
+        model.image.encode_embeddings(pixels)
+        batches += 1
+    return batches * batch / (time.perf_counter() - start)
+
+
+def byo_bundle(name, cache=BYO_CACHE):
+    """The bundle folder of a random-init open_clip `name`, exported into `cache` once."""
+    out = Path(cache) / name
+    if not (out / "bundle.json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        print(f"bench: exporting a random-init {name} into {out} (once, minutes)",
+              file=sys.stderr, flush=True)
+        try:
+            subprocess.run([str(TRAIN_PYTHON), "-c", BYO_EXPORT, name, str(out)], cwd=ROOT,
+                           check=True, stdout=sys.stderr)
+        finally:
+            Path(str(out) + ".pt").unlink(missing_ok=True)
+    return out
+
+
+def byo_models(default, batch, seconds=20.0):
+    """CPU tiles/s of open_clip architectures users bring, beside the default model's.
+
+    Args:
+        default: {"bundle", "image_size", "tiles_per_s"} of the default model.
+        batch: tiles a batch.
+        seconds: least time measured per model.
+    """
+    from terralens.plugin.core.encoders import load_model
+
+    missing = [name for name in BYO_ARCHITECTURES
+               if not (BYO_CACHE / name / "bundle.json").is_file()]
+    if missing and not TRAIN_PYTHON.is_file():
+        return {"skipped": f"{TRAIN_PYTHON} not found: run `make setup` so that the open_clip "
+                           f"bundles measured here ({', '.join(missing)}) can be exported"}
+    rates = {"default": default}
+    for name in BYO_ARCHITECTURES:
+        try:
+            model = load_model(byo_bundle(name))
+        except subprocess.CalledProcessError as err:
+            rates[name] = {"error": f"export failed (exit {err.returncode}); see stderr"}
+            continue
+        rate = timed_rate(model, batch, seconds)
+        rates[name] = {"image_size": model.bundle.image.size, "tiles_per_s": round(rate, 2),
+                       "times_slower_than_default": round(default["tiles_per_s"] / rate, 1)}
+        del model
+    return dict(rates, note="random-init weights (speed real, accuracy meaningless), "
+                            f"image encoder only, batch {batch}, cached in {BYO_CACHE}")
 
 
 def mosaic_vrt(source, side, out_dir):
@@ -137,7 +209,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--tiles", type=int, default=1024)
     parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
-    parser.add_argument("--skip", default="", help="comma list of: e2e,query,memory")
+    parser.add_argument("--skip", default="", help="comma list of: e2e,query,memory,byo")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
@@ -162,6 +234,10 @@ def main():
     if "query" not in skip:
         report["query_latency"] = query_latency(model.bundle.embedding_dim,
                                                 [10_000, 100_000, 1_000_000])
+    if "byo" not in skip:
+        default = {"bundle": model.bundle.id, "image_size": model.bundle.image.size,
+                   "tiles_per_s": report["model_only_tiles_per_s"]}
+        report["byo_models"] = byo_models(default, args.batch)
     print(json.dumps(report, indent=2))
 
 

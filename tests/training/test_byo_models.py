@@ -51,7 +51,16 @@ def random_state(name, seed=0):
 
 
 def save_checkpoint(state, path, layout):
-    """Save `state` as RemoteCLIP/GeoRSCLIP ("state_dict") or open_clip's trainer ("training")."""
+    """Save `state` in a layout users bring; returns the file written.
+
+    "state_dict": RemoteCLIP's and GeoRSCLIP's; "training": open_clip's trainer's (SkyCLIP's);
+    "safetensors": `path` with that suffix.
+    """
+    if layout == "safetensors":
+        from safetensors.torch import save_file
+        save_file({key: value.contiguous() for key, value in state.items()},
+                  str(path.with_suffix(".safetensors")))
+        return path.with_suffix(".safetensors")
     if layout == "training":  # what open_clip's trainer (and SkyCLIP) write
         state = {"epoch": 20, "name": "random", "optimizer": {"state": {}},
                  "state_dict": {f"module.{key}": value for key, value in state.items()}}
@@ -61,11 +70,11 @@ def save_checkpoint(state, path, layout):
 
 @pytest.fixture(scope="module")
 def rn50(tmp_path_factory):
-    """(state, {layout: path}) of one random RN50 saved in both published layouts."""
+    """(state, {layout: path}) of one random RN50 saved in every layout accepted."""
     folder = tmp_path_factory.mktemp("rn50")
     state = random_state("RN50")
     return state, {layout: save_checkpoint(state, folder / f"{layout}.pt", layout)
-                   for layout in ("state_dict", "training")}
+                   for layout in ("state_dict", "training", "safetensors")}
 
 
 @pytest.fixture(scope="module", params=list(ARCHITECTURES))
@@ -88,7 +97,7 @@ def exported(request, tmp_path_factory, shared_data):
     return name, out
 
 
-def test_both_published_layouts_load_the_same_weights(rn50):
+def test_every_accepted_layout_loads_the_same_weights(rn50):
     state, paths = rn50
     for path in paths.values():
         loaded = load_open_clip("RN50", path).state_dict()

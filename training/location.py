@@ -24,7 +24,7 @@ from torch.nn.functional import normalize
 from terralens.plugin.core.bundle import LocationSpec, load_bundle, save_bundle
 
 from .losses import LocationEncoder, location_loss
-from .onnx_export import batch_axes, export_onnx
+from .onnx_export import batch_axes, export_onnx, reduce_precision
 from .parity import ParityError, cosine_figures
 
 ENCODER = {"frequencies": 32, "sigmas": [1.0, 8.0, 32.0], "hidden": 256}
@@ -133,6 +133,7 @@ def export_command(args):
     example = torch.tensor([[-84.39, 33.75], [15.0, 45.0]])
     export_onnx(encoder, (example,), ["lonlat"], ["location_embeds"],
                 batch_axes(["lonlat", "location_embeds"]), target)
+    reduce_precision(target, args.precision)  # the parity check below covers the rounding
     grid = np.stack(np.meshgrid(np.linspace(-180, 180, 37), np.linspace(-89, 89, 19)),
                     axis=-1).reshape(-1, 2).astype(np.float32)
     session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
@@ -146,7 +147,8 @@ def export_command(args):
     bundle.location = LocationSpec(file=LOCATION_FILE, prior_weight=args.prior_weight,
                                    description=args.description)
     bundle.provenance["location"] = {"report": {k: v for k, v in report.items() if k != "loss"},
-                                     "parity": dict(parity, points=len(grid))}
+                                     "parity": dict(parity, points=len(grid)),
+                                     "precision": args.precision}
     save_bundle(bundle, args.bundle)
     print(json.dumps({"bundle": str(args.bundle), "parity": parity}))
 
@@ -164,6 +166,8 @@ def parse_args(argv=None):
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--bundle", required=True)
     export.add_argument("--prior-weight", type=float, default=0.5)
+    export.add_argument("--precision", choices=("fp32", "fp16"), default="fp16",
+                        help="how the MLP weights are stored (computed in fp32 either way)")
     export.add_argument("--description", default="FLAVARS/SatCLIP-style location encoder "
                         "fitted to 22 geotagged scenes (20 Sentinel-2 patches, 2 aerial): "
                         "a demonstration, not a geographic prior")

@@ -180,6 +180,44 @@ def query_latency(dim, counts, queries=30):
     return results
 
 
+def prior_query_latency(model, counts, queries=5):
+    """Search latency (ms, query text encoding included) with and without the location prior.
+
+    The prior scores every tile exactly and runs the location encoder on at most 64 x 64 places
+    a raster, so it costs more than a plain (clustered) search; this says how much.
+    """
+    from osgeo import osr
+
+    from terralens.plugin.core import pipeline
+    from terralens.plugin.core.index import build_index
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    rng = np.random.default_rng(1)
+    results = {}
+    for count in counts:
+        side = int(np.ceil(np.sqrt(count)))
+        cols, rows = np.meshgrid(np.arange(side) * 128, np.arange(side) * 128)
+        windows = np.stack([cols.ravel(), rows.ravel(), np.full(side * side, 128),
+                            np.full(side * side, 128)], axis=1)[:count].astype(np.int32)
+        points = rng.standard_normal((count, model.bundle.embedding_dim)).astype(np.float32)
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        index = build_index(points.astype(np.float16), windows,
+                            (400000.0, 0.6, 0.0, 5000000.0, 0.0, -0.6), srs.ExportToWkt(), {})
+        del points
+        timings = {}
+        for name, weight in (("plain", 0.0), ("location_prior", 0.5)):
+            times = []
+            for query in ["forest", "harbour", "farmland", "parking lot", "river"][:queries]:
+                start = time.perf_counter()
+                pipeline.search([index], model, query, k=20, location_weight=weight)
+                times.append((time.perf_counter() - start) * 1000)
+            timings[f"{name}_median_ms"] = round(float(np.median(times)), 1)
+        results[str(count)] = timings
+        del index
+    return results
+
+
 def peak_memory_child(bundle, side, batch):
     """Label a `side` x `side` raster in a fresh process; its own peak resident memory in MB.
 
@@ -234,6 +272,9 @@ def main():
     if "query" not in skip:
         report["query_latency"] = query_latency(model.bundle.embedding_dim,
                                                 [10_000, 100_000, 1_000_000])
+        if model.location is not None:
+            report["query_latency_with_location_prior"] = prior_query_latency(
+                model, [10_000, 1_000_000])
     if "byo" not in skip:
         default = {"bundle": model.bundle.id, "image_size": model.bundle.image.size,
                    "tiles_per_s": report["model_only_tiles_per_s"]}

@@ -41,8 +41,7 @@ def geotagged_scenes(data_root):
 def scene_points(model, path, settings, cache_dir):
     """(embeddings, lon/lat) of every tile of one raster, as the plugin embeds them."""
     index, _, _ = pipeline.index_raster(path, model, settings, cache_dir=cache_dir)
-    centres = location.window_centres([index.window(t) for t in range(len(index))],
-                                      index.geotransform)
+    centres = location.window_centres(index.windows, index.geotransform)
     return index.embeddings.astype(np.float32), location.to_lonlat(centres, index.crs_wkt)
 
 

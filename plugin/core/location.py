@@ -10,7 +10,6 @@ import numpy as np
 
 from .bundle import check_location_io
 from .encoders import l2_normalise, open_session, session_io
-from .tiling import window_footprint
 
 
 class LocationError(ValueError):
@@ -82,12 +81,17 @@ def to_lonlat(points, crs_wkt):
 
 
 def window_centres(windows, geotransform):
-    """(N, 2) x/y of the centres of pixel windows, in the raster's CRS."""
-    centres = []
-    for window in windows:
-        corners = np.asarray(window_footprint(window, geotransform), np.float64)
-        centres.append(corners[:4].mean(axis=0) if len(corners) >= 4 else corners.mean(axis=0))
-    return np.asarray(centres, np.float64).reshape(-1, 2)
+    """(N, 2) x/y of the centres of pixel windows, in the raster's CRS.
+
+    `windows` are `tiling.Window`s or an (N, 4) array of col, row, width, height (a tile
+    index's), computed at once: a search over a million tiles must not loop in Python.
+    """
+    array = np.asarray([tuple(w) for w in windows] if isinstance(windows, list) else windows,
+                       np.float64).reshape(-1, 4)
+    col = array[:, 0] + array[:, 2] / 2.0
+    row = array[:, 1] + array[:, 3] / 2.0
+    x0, dx, rx, y0, ry, dy = geotransform
+    return np.stack([x0 + col * dx + row * rx, y0 + col * ry + row * dy], axis=1)
 
 
 def prior_similarities(location_embeddings, text_vectors):

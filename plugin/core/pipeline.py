@@ -10,6 +10,7 @@ import numpy as np
 from . import labels as label_maths
 from . import location, masks
 from .index import (
+    EXACT_SEARCH_LIMIT,
     TileIndex,
     build_index,
     cache_key,
@@ -21,6 +22,10 @@ from .mosaic import Mosaic
 from .outputs import PolygonWriter, polygon_from_ring, write_geotiff
 from .stream import RunControl, TileSettings, encoded_batches, open_tiled
 from .tiling import window_footprint
+
+# Tiles of a large index re-ranked with the location prior (see `_search_with_prior`): at least
+# this many, and this many a result asked for.
+PRIOR_CANDIDATES, PRIOR_CANDIDATES_PER_HIT = 5000, 50
 
 
 def model_fingerprint(model, encoder=None):
@@ -183,22 +188,34 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
     return results
 
 
-def _index_prior(index, model, query_vector, weight):
-    """`weight` times the query's similarity to the place of every tile of an index."""
-    centres = location.window_centres([index.window(t) for t in range(len(index))],
-                                      index.geotransform)
+def _index_prior(index, model, query_vector, weight, tiles=None):
+    """`weight` times the query's similarity to the place of every tile (or of `tiles`)."""
+    windows = index.windows if tiles is None else index.windows[tiles]
+    centres = location.window_centres(windows, index.geotransform)
     return weight * location.prior_scores(model, centres, index.crs_wkt, query_vector[None])[:, 0]
 
 
 def _search_with_prior(indexes, model, query_vector, k, negatives, negative_weight, weight):
-    """Like `index.search_indexes`, with the location prior added to every tile's score."""
+    """Like `index.search_indexes`, with the location prior added to the tiles' scores.
+
+    Up to `EXACT_SEARCH_LIMIT` tiles every tile is re-scored; above it the best
+    max(`PRIOR_CANDIDATES`, `PRIOR_CANDIDATES_PER_HIT` x k) tiles by image score are: the prior
+    changes little within one raster (its finest scale is tens of kilometres), so it re-orders
+    good candidates rather than lifting poor ones, and a query on a million tiles stays fast.
+    """
     location.require_location(model)
     hits = []
     for number, index in enumerate(indexes):
-        scores = index.scores(query_vector, negatives, negative_weight)
-        scores = scores + _index_prior(index, model, query_vector, weight)
+        if len(index) <= EXACT_SEARCH_LIMIT:
+            tiles = np.arange(len(index))
+            scores = index.scores(query_vector, negatives, negative_weight)
+        else:
+            count = max(PRIOR_CANDIDATES, PRIOR_CANDIDATES_PER_HIT * k)
+            tiles, scores = index.search(query_vector, count, negatives, negative_weight)
+            tiles = np.asarray(tiles)
+        scores = np.asarray(scores) + _index_prior(index, model, query_vector, weight, tiles)
         best = np.argsort(-scores)[:k]
-        hits += [(number, int(t), float(scores[t])) for t in best]
+        hits += [(number, int(tiles[i]), float(scores[i])) for i in best]
     hits.sort(key=lambda hit: -hit[2])
     return hits[:k]
 

@@ -10,6 +10,7 @@ from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_embeddings
 from terralens.plugin.core.outputs import read_metadata
 from terralens.plugin.core.stream import TileSettings
+from terralens.plugin.core.tiling import Window, window_footprint
 
 LABELS = ["forest", "river", "harbour", "desert"]
 
@@ -38,6 +39,15 @@ def test_utm_points_become_lon_lat():
     lonlat = location.to_lonlat([[500000.0, 0.0], [500000.0, 5000000.0]], utm33_wkt())
     np.testing.assert_allclose(lonlat[0], [15.0, 0.0], atol=1e-6)
     assert lonlat[1][0] == pytest.approx(15.0, abs=1e-6) and 45 < lonlat[1][1] < 45.2
+
+
+def test_window_centres_are_footprint_centres_also_when_rotated():
+    geotransform = (1000.0, 2.0, 0.5, 5000.0, 0.3, -2.0)
+    windows = [Window(0, 0, 10, 10), Window(30, 20, 8, 4)]
+    expected = [np.mean(window_footprint(w, geotransform), axis=0) for w in windows]
+    np.testing.assert_allclose(location.window_centres(windows, geotransform), expected)
+    array = np.array([tuple(w) for w in windows], np.int32)
+    np.testing.assert_allclose(location.window_centres(array, geotransform), expected)
 
 
 def test_no_crs_is_a_clear_error():
@@ -86,8 +96,7 @@ def test_prior_changes_scores_and_search_ranking(sensors, raster, tmp_path):
     plain = pipeline.search([index], sensors, "harbour", k=9)
     strong = pipeline.search([index], sensors, "harbour", k=9, location_weight=1000.0)
     query = sensors.text.encode(["harbour"])[0]
-    centres = location.window_centres([index.window(t) for t in range(len(index))],
-                                      index.geotransform)
+    centres = location.window_centres(index.windows, index.geotransform)
     prior = location.prior_scores(sensors, centres, index.crs_wkt, query[None])[:, 0]
     assert [hit["tile"] for hit in strong] == list(np.argsort(-prior)[:9])
     assert [hit["tile"] for hit in plain] != [hit["tile"] for hit in strong]
@@ -99,3 +108,18 @@ def test_model_without_location_encoder_says_so(tiny, raster, tmp_path):
         pipeline.label_raster(raster, model, LABELS, tmp_path / "x.gpkg",
                               TileSettings(tile_size=32), location_weight=1.0)
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_large_index_reranks_its_best_candidates_with_the_prior(sensors, raster, tmp_path,
+                                                                monkeypatch):
+    index, _, _ = pipeline.index_raster(raster, sensors, TileSettings(tile_size=32, gsd_m=0),
+                                        cache_dir=tmp_path)
+    monkeypatch.setattr(pipeline, "EXACT_SEARCH_LIMIT", 4)  # 9 tiles count as "large"
+    monkeypatch.setattr(pipeline, "PRIOR_CANDIDATES", 3)
+    monkeypatch.setattr(pipeline, "PRIOR_CANDIDATES_PER_HIT", 2)
+    hits = pipeline.search([index], sensors, "harbour", k=2, location_weight=1000.0)
+    query = sensors.text.encode(["harbour"])[0]
+    candidates, _ = index.search(query, 4)  # max(3, 2 x 2): 4 of the 9 tiles
+    centres = location.window_centres(index.windows[candidates], index.geotransform)
+    prior = location.prior_scores(sensors, centres, index.crs_wkt, query[None])[:, 0]
+    assert [hit["tile"] for hit in hits] == [int(candidates[i]) for i in np.argsort(-prior)[:2]]

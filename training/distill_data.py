@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from terralens.plugin.core.band_names import SENTINEL2_L2A
 from terralens.plugin.core.raster_scaling import PERCENTILES, stretch_from_sample
 
 # SatCLIP's S2-100K patches: Sentinel-2 L2A, the 12 bands without the cirrus band B10. The order
 # is not written in the files; their spectra fit it (vegetation: B4 < B3, red edge rising to
 # B8/B8A, B11 > B12; snow: bright visible, dark B11/B12).
-S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+S2_BANDS = SENTINEL2_L2A
 S2_RGB = (3, 2, 1)  # B4, B3, B2: the true-colour bands the teacher sees
 S2_FOLDER = "scenes/satclip_s2"
 LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luminance: a panchromatic band made from RGB

@@ -10,13 +10,14 @@ import shutil
 import torch
 from torch import nn
 
+from terralens.plugin.core.band_names import SENTINEL2_L2A
 from terralens.plugin.core.bundle import ImageSpec, LocationSpec, load_bundle, save_bundle
 
 from .losses import LocationEncoder
 
 BUNDLE_ID = "tiny-sensors"
 SEED = 4321
-S2_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"]
+S2_BANDS = list(SENTINEL2_L2A)
 # What the adapters compute, so tests can recompute it with numpy.
 PAN_WEIGHTS = [1.0, 0.5, -1.0]  # output channel c = weight[c] * pan
 S2_RGB_INDICES = [3, 2, 1]  # output channels = B4, B3, B2 (0-based band indices)

@@ -6,13 +6,14 @@ from osgeo import gdal
 from test_raster import make_tif
 
 from terralens.plugin.core import pipeline
+from terralens.plugin.core.band_names import SENTINEL2_L2A
 from terralens.plugin.core.bundle import BundleError
 from terralens.plugin.core.encoders import l2_normalise, load_model
 from terralens.plugin.core.raster import RasterError
 from terralens.plugin.core.raster_bands import choose_bands, choose_image_spec
 from terralens.plugin.core.stream import TileSettings, open_tiled
 
-S2 = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"]
+S2 = list(SENTINEL2_L2A)
 
 
 @pytest.fixture(scope="module")

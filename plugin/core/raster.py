@@ -60,17 +60,18 @@ class RasterSource:
         model_bands: how many bands the model takes.
         band_names: the model's band names, matched against band descriptions for the default
             mapping (e.g. Sentinel-2 "B4").
+        dataset: `path` already opened with `open_dataset` (None: open it here).
 
     Not thread-safe (GDAL dataset handles are not): use one source per thread.
     """
 
     def __init__(self, path, bands=None, value_range=None, valid_fraction=0.5, model_bands=3,
-                 band_names=None):
+                 band_names=None, dataset=None):
         if not 0.0 <= float(valid_fraction) <= 1.0:
             raise RasterError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
         self.path = str(path)
         self.valid_fraction = float(valid_fraction)
-        self._ds = _open_dataset(self.path)
+        self._ds = dataset or _open_dataset(self.path)
         ds = self._ds
         self.width, self.height, self.band_count = ds.RasterXSize, ds.RasterYSize, ds.RasterCount
         self.data_type = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from osgeo import ogr
 
 from .outputs import polygon_from_ring
-from .raster import RasterError, RasterSource, open_dataset, tile_px_for_gsd
+from .raster import RasterSource, open_dataset, tile_px_for_gsd
 from .raster_bands import AUTO, choose_image_spec
 from .tiling import window_footprint
 
@@ -107,15 +107,12 @@ class TiledRaster:
 def open_tiled(path, model, settings):
     """Open `path` for `model` with `settings` resolved against the model's bundle."""
     bundle = model.bundle
-    spec = choose_image_spec(bundle, open_dataset(path), settings.bands, settings.encoder)
+    dataset = open_dataset(path)
+    spec = choose_image_spec(bundle, dataset, settings.bands, settings.encoder)
     settings = settings.resolved(bundle, spec)
-    try:
-        encoder = model.image_for(spec.name)
-    except ValueError as err:
-        raise RasterError(str(err)) from None
     source = RasterSource(path, bands=settings.bands, value_range=settings.value_range,
                           valid_fraction=settings.valid_fraction,
-                          model_bands=len(spec.bands), band_names=spec.bands)
+                          model_bands=len(spec.bands), band_names=spec.bands, dataset=dataset)
     tile_px = tile_px_for_gsd(source, settings.tile_size, settings.gsd_m)
     overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
     windows = source.windows(tile_px, overlap_px, settings.extent)
@@ -124,7 +121,8 @@ def open_tiled(path, model, settings):
     if not windows:
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
-    return TiledRaster(source, settings, tile_px, overlap_px, windows, encoder=encoder)
+    return TiledRaster(source, settings, tile_px, overlap_px, windows,
+                       encoder=model.image_for(spec.name))
 
 
 def windows_touching(windows, geotransform, area_wkt):

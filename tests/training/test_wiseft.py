@@ -7,6 +7,7 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from test_export import TINY_VIT  # the tiny open_clip ViT config the export tests use
 
 from terralens.training.model import create_model
 from terralens.training.wiseft import (
@@ -25,11 +26,6 @@ from terralens.training.wiseft_tune import (
 
 SIZE = 64
 IMAGES = 8
-TINY_VIT = {"embed_dim": 32,
-            "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16,
-                           "head_width": 32},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
-                         "layers": 2}}
 NO_AUGMENT = {"enabled": False}
 
 

@@ -15,6 +15,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_EXTENSIONS = (".webp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 TSV_COLUMNS = ("split", "image", "scene_class", "caption")
 CLASS_CAPTION_TEMPLATE = "a remote sensing image of a {}."
+# Wordings of the class caption that training may draw instead of the first one
+# (recipe `data.class_caption_templates`). Written before any figure was seen; apart from the
+# first, none is among the evaluation's ensemble templates (`training.evaluate`).
+CLASS_CAPTION_TEMPLATES = (
+    CLASS_CAPTION_TEMPLATE, "an overhead view of a {}.", "a {} seen from above.",
+    "an aerial scene showing a {}.", "a picture of a {} taken from the air.",
+    "a bird's-eye view of a {}.", "an image of a {} captured by a satellite.",
+    "a {} in remote sensing imagery.",
+)
 
 
 class DataError(ValueError):
@@ -32,9 +41,9 @@ def plain_class_name(name):
     return " ".join(spaced.lower().split())
 
 
-def class_caption(name):
+def class_caption(name, template=CLASS_CAPTION_TEMPLATE):
     """The extra caption naming an image's scene class (RESEARCH.md: it helps zero-shot)."""
-    return CLASS_CAPTION_TEMPLATE.format(plain_class_name(name))
+    return template.format(plain_class_name(name))
 
 
 def load_rgb(path, size=None):

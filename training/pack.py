@@ -9,6 +9,8 @@ and read it with `PackDataset`. A pack is one uncompressed `.npz` file (any suff
 - `caption_offsets` (N+1) + `caption_index`: each image's captions (repeats kept) as rows of U;
 - `class_ids` (N, -1 unknown) and `class_caption_index` (N, -1 none): the row of U holding
   `a remote sensing image of a {class}.` for the image's scene class;
+- `class_template_rows` (C, T), with class captions only: the rows of U holding each class's
+  caption in every wording of `CLASS_CAPTION_TEMPLATES` (column 0 is the caption above);
 - `lonlat` (N, 2) float32, only when items carry coordinates (NaN where one does not);
 - `meta`: zlib-compressed JSON (format, size, names, class names, caption texts, source).
 """
@@ -29,6 +31,7 @@ from PIL import Image
 from terralens.plugin.core.atomic import atomic_path
 
 from .data import (
+    CLASS_CAPTION_TEMPLATES,
     CaptionDataset,
     DataError,
     GeoTiffTileDataset,
@@ -85,11 +88,14 @@ def _caption_tables(items, class_captions):
     class_names = sorted({item["scene_class"] for item in items if item.get("scene_class")})
     class_ids = np.array([class_names.index(item["scene_class"]) if item.get("scene_class")
                           else -1 for item in items], np.int16)
-    class_rows = [row(class_caption(name)) for name in class_names] if class_captions else []
-    class_caption_index = np.array([class_rows[c] if class_rows and c >= 0 else -1
+    templates = CLASS_CAPTION_TEMPLATES if class_captions else ()
+    template_rows = np.array([[row(class_caption(name, t)) for t in templates]
+                              for name in class_names], np.int32)
+    template_rows = template_rows.reshape(len(class_names), len(templates))
+    class_caption_index = np.array([template_rows[c, 0] if templates and c >= 0 else -1
                                     for c in class_ids], np.int32)
     return texts, (np.array(offsets, np.int64), np.array(index, np.int32)), \
-        class_names, class_ids, class_caption_index
+        class_names, class_ids, class_caption_index, template_rows
 
 
 def build_pack(dataset, out, size=128, quality=80, class_captions=True, encode_text=None,
@@ -110,20 +116,24 @@ def build_pack(dataset, out, size=128, quality=80, class_captions=True, encode_t
         raise DataError("the dataset to pack is empty")
     started = time.time()
     blobs, items = _load_and_encode(dataset, size, quality, threads or default_threads())
-    texts, (cap_offsets, cap_index), class_names, class_ids, class_rows = \
+    texts, (cap_offsets, cap_index), class_names, class_ids, class_rows, template_rows = \
         _caption_tables(items, class_captions)
     arrays = {"image_blob": np.frombuffer(b"".join(blobs), np.uint8),
               "image_offsets": np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64),
               "caption_offsets": cap_offsets, "caption_index": cap_index,
               "class_ids": class_ids, "class_caption_index": class_rows,
               "text_features": _encode_texts(texts, encode_text)}
+    if template_rows.size:
+        arrays["class_template_rows"] = template_rows
     if any("lon" in item for item in items):
         arrays["lonlat"] = np.array([[item.get("lon", np.nan), item.get("lat", np.nan)]
                                      for item in items], np.float32)
     meta = {"format": PACK_FORMAT, "version": PACK_VERSION, "size": size, "quality": quality,
             "source": source, "count": len(items), "names": [item["name"] for item in items],
             "class_names": class_names, "captions": texts,
-            "class_captions": bool(class_captions), "seconds": round(time.time() - started, 1)}
+            "class_captions": bool(class_captions),
+            "class_caption_templates": list(CLASS_CAPTION_TEMPLATES) if class_captions else [],
+            "seconds": round(time.time() - started, 1)}
     arrays["meta"] = np.frombuffer(zlib.compress(json.dumps(meta).encode("utf-8")), np.uint8)
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
@@ -167,6 +177,8 @@ class PackDataset:
             arrays["caption_offsets"], arrays["caption_index"], keep)
         self.class_ids = arrays["class_ids"][keep]
         self.class_caption_index = arrays["class_caption_index"][keep]
+        # (C, T) rows of every class caption wording; None in packs made before wordings.
+        self.class_template_rows = arrays.get("class_template_rows")
         self.lonlat = arrays["lonlat"][keep] if "lonlat" in arrays else None
         self.images = decode_images(arrays["image_blob"], arrays["image_offsets"], keep,
                                     self.size, threads or default_threads())

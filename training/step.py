@@ -70,6 +70,10 @@ def build_module(recipe, objectives, device):
     if recipe["model"]["init_checkpoint"]:  # e.g. ImageNet weights carried to a GPU machine
         from .checkpoint import load_checkpoint
         load_checkpoint(model, recipe["model"]["init_checkpoint"])
+    if recipe["model"]["lock_text_projection"]:
+        # Keep MiniLM's own space (the projection stays the identity it starts as): words the
+        # captions never use keep their place relative to the words they do (RESEARCH.md).
+        model.text.proj.requires_grad_(False)
     dim, channels, side = _probe(model, size, device)
     decoder = locator = None
     if "mim" in objectives:
@@ -83,6 +87,19 @@ def build_module(recipe, objectives, device):
     return model, module
 
 
+def reword_class_captions(caption_ids, wordings):
+    """Where an image drew its class caption (wording 0), draw one of its wordings instead.
+
+    Args:
+        caption_ids: (B,) drawn caption rows.
+        wordings: (B, T) each image's class caption rows in every wording, -1 without a class.
+    """
+    is_class = (caption_ids == wordings[:, 0]) & (wordings[:, 0] >= 0)
+    choice = torch.randint(wordings.shape[1], (len(caption_ids),), device=caption_ids.device)
+    reworded = wordings.gather(1, choice[:, None])[:, 0]
+    return torch.where(is_class, reworded, caption_ids)
+
+
 def make_batch(data, idx, recipe, objectives, mean, std):
     """Augment the images `idx` on the device and draw one caption of each."""
     size, idx = recipe["model"]["image_size"], torch.as_tensor(idx, device=data.images.device)
@@ -93,6 +110,9 @@ def make_batch(data, idx, recipe, objectives, mean, std):
             data.caption_offsets[idx]
         pick = (torch.rand(len(idx), device=idx.device) * count).long().clamp(max=count - 1)
         batch["caption_ids"] = data.caption_rows[start + pick]
+        if data.class_wordings is not None:
+            batch["caption_ids"] = reword_class_captions(batch["caption_ids"],
+                                                         data.class_wordings[idx])
         batch["text_features"] = data.text_features[batch["caption_ids"]]
     if "mim" in objectives:
         mim = recipe["objectives"]["mim"]

@@ -34,6 +34,7 @@ class TrainData:
     text_features: torch.Tensor
     caption_offsets: torch.Tensor
     caption_rows: torch.Tensor
+    class_wordings: torch.Tensor  # (N, T) rows of each image's class caption wordings, or None
     lonlat: torch.Tensor
     train_idx: np.ndarray
     val_idx: np.ndarray
@@ -61,10 +62,26 @@ def load_data(pack_path, recipe, runtime, limit=None):
     if len(rows):  # every training image needs a caption when there are captions at all
         train_idx = np.intersect1d(train_idx, np.flatnonzero(np.diff(offsets) > 0))
     lonlat = None if pack.lonlat is None else torch.as_tensor(pack.lonlat, device=device)
+    wordings = class_wordings(pack, recipe)
     return TrainData(pack, torch.as_tensor(pack.images, device=device),
                      torch.as_tensor(pack.text_features, device=device).float(),
                      torch.as_tensor(offsets, device=device), torch.as_tensor(rows, device=device),
+                     None if wordings is None else torch.as_tensor(wordings, device=device),
                      lonlat, train_idx, val_idx)
+
+
+def class_wordings(pack, recipe):
+    """(N, T) caption rows of each image's class caption in every wording (-1 without a class),
+    when the recipe draws wordings (`data.class_caption_templates`); else None."""
+    if not (recipe["data"]["class_captions"] and recipe["data"]["class_caption_templates"]):
+        return None
+    if pack.class_template_rows is None:
+        raise ValueError(f"{pack.path} holds no class caption wordings (packed before they "
+                         "existed): rebuild it with `python -m training.pack`, or set "
+                         "data.class_caption_templates=false")
+    rows = pack.class_template_rows[np.maximum(pack.class_ids, 0)].astype(np.int64)
+    rows[pack.class_ids < 0] = -1
+    return rows
 
 
 def epoch_indices(train_idx, epoch, seed, global_batch, runtime):

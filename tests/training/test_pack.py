@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from terralens.training import pack as packing
-from terralens.training.data import CaptionDataset, DataError, GeoTiffTileDataset, load_rgb
+from terralens.training.data import (
+    CLASS_CAPTION_TEMPLATES,
+    CaptionDataset,
+    DataError,
+    GeoTiffTileDataset,
+    class_caption,
+    load_rgb,
+)
 from terralens.training.model import EMBED_DIM, precompute_text_features
 
 SIZE = 64
@@ -56,6 +63,17 @@ def test_captions_features_and_classes_round_trip(source, built):
     assert pack.lonlat is None
 
 
+def test_every_class_caption_wording_is_packed(built):
+    pack = packing.PackDataset(built[0], threads=1)
+    rows = pack.class_template_rows
+    assert rows.shape == (len(pack.class_names), len(CLASS_CAPTION_TEMPLATES))
+    for class_id, name in enumerate(pack.class_names):
+        texts = [pack.captions[row] for row in rows[class_id]]
+        assert texts == [class_caption(name, t) for t in CLASS_CAPTION_TEMPLATES]
+    # wording 0 is the class caption every image carries
+    np.testing.assert_array_equal(pack.class_caption_index, rows[pack.class_ids, 0])
+
+
 def test_limit_spreads_over_the_pack(built):
     pack = packing.PackDataset(built[0], limit=4)
     full = packing.PackDataset(built[0])
@@ -75,7 +93,7 @@ def test_class_captions_can_be_left_out(source, tmp_path):
                               encode_text=lambda texts: np.repeat(fake, len(texts), axis=0))
     pack = packing.PackDataset(tmp_path / "plain.pack")
     assert not any(c.startswith("a remote sensing image of") for c in meta["captions"])
-    assert (pack.class_caption_index == -1).all()
+    assert (pack.class_caption_index == -1).all() and pack.class_template_rows is None
     assert len(pack.captions_of(0, class_captions=True)) == 5
 
 

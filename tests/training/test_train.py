@@ -15,9 +15,10 @@ from terralens.training.augment import augment, to_unit_float
 from terralens.training.checkpoint import load_checkpoint
 from terralens.training.data import CaptionDataset
 from terralens.training.losses import MultiPositiveClipLoss
-from terralens.training.model import create_model, trainable_state_dict
+from terralens.training.model import EMBED_DIM, create_model, trainable_state_dict
 from terralens.training.recipes import RecipeError, load_recipe
-from terralens.training.train import train
+from terralens.training.step import reword_class_captions
+from terralens.training.train import class_wordings, train
 
 # One thread: on a shared 2-core machine OpenMP's second thread waits on a busy core.
 TINY = ["model.image_size=64", "runtime.threads=1", "runtime.log_every_steps=1",
@@ -120,6 +121,38 @@ def test_location_objective_runs_on_geotiff_tiles(shared_data, tmp_path):
     assert records[0]["objectives"] == {"location": 1.0}  # no captions: contrastive is off
     steps = [r for r in records if r["event"] == "train"]
     assert len(steps) == 2 and all(math.isfinite(r["loss_location"]) for r in steps)
+
+
+def test_class_wordings_and_locked_projection(caption_pack, tmp_path):
+    recipe = load_recipe("default", TINY + ["optim.batch_size=8", "optim.epochs=1",
+                                            "data.class_caption_templates=true",
+                                            "model.lock_text_projection=true"])
+    train(recipe, caption_pack, tmp_path, device="cpu")
+    saved = load_file(str(tmp_path / "best.safetensors"))
+    assert "text.proj.weight" not in saved  # locked: not trained, so not saved
+    model = create_model(64)
+    load_checkpoint(model, tmp_path / "best.safetensors")
+    torch.testing.assert_close(model.text.proj.weight, torch.eye(EMBED_DIM))
+
+
+def test_rewording_replaces_only_class_captions():
+    wordings = torch.tensor([[10, 11, 12], [20, 21, 22], [-1, -1, -1]])
+    drawn = torch.tensor([10, 5, 7])  # image 0 drew its class caption, 1 and 2 a natural one
+    torch.manual_seed(0)
+    seen = {int(reword_class_captions(drawn, wordings)[0]) for _ in range(50)}
+    assert seen == {10, 11, 12}
+    for _ in range(10):
+        assert reword_class_captions(drawn, wordings)[1:].tolist() == [5, 7]
+
+
+def test_wordings_need_a_pack_that_holds_them(caption_pack):
+    pack = packing.PackDataset(caption_pack, threads=1)
+    pack.class_template_rows = None  # as in a pack made before wordings existed
+    recipe = load_recipe("default", ["data.class_caption_templates=true"])
+    with pytest.raises(ValueError, match="rebuild it"):
+        class_wordings(pack, recipe)
+    rows = class_wordings(packing.PackDataset(caption_pack, threads=1), recipe)
+    assert rows.shape[0] == 16 and (rows >= 0).all()
 
 
 def test_repeated_captions_count_as_positives():

@@ -2,6 +2,9 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -153,6 +156,25 @@ def test_wordings_need_a_pack_that_holds_them(caption_pack):
         class_wordings(pack, recipe)
     rows = class_wordings(packing.PackDataset(caption_pack, threads=1), recipe)
     assert rows.shape[0] == 16 and (rows >= 0).all()
+
+
+def test_torchrun_trains_on_two_cpu_ranks(caption_pack, tmp_path, repo_root):
+    """DDP over gloo: two processes share one global batch; only rank 0 logs and saves."""
+    settings = [arg for knob in TINY + ["optim.batch_size=8", "optim.epochs=2"]
+                for arg in ("--set", knob)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "training.train", "--pack", str(caption_pack),
+               "--out", str(tmp_path), "--device", "cpu", *settings]
+    done = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = read_log(tmp_path)
+    start = records[0]
+    assert start["world_size"] == 2 and start["global_batch"] == 8
+    steps = [r for r in records if r["event"] == "train"]
+    assert len(steps) == 4 and all(math.isfinite(r["loss_contrastive"]) for r in steps)
+    assert sum(r["event"] == "start" for r in records) == 1  # rank 1 writes nothing
+    assert (tmp_path / "best.safetensors").is_file() and json.loads(done.stdout)["steps"] == 4
 
 
 def test_repeated_captions_count_as_positives():

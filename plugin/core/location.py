@@ -86,8 +86,7 @@ def window_centres(windows, geotransform):
     `windows` are `tiling.Window`s or an (N, 4) array of col, row, width, height (a tile
     index's), computed at once: a search over a million tiles must not loop in Python.
     """
-    array = np.asarray([tuple(w) for w in windows] if isinstance(windows, list) else windows,
-                       np.float64).reshape(-1, 4)
+    array = np.asarray(windows, np.float64).reshape(-1, 4)  # a Window is a named tuple
     col = array[:, 0] + array[:, 2] / 2.0
     row = array[:, 1] + array[:, 3] / 2.0
     x0, dx, rx, y0, ry, dy = geotransform

@@ -137,7 +137,7 @@ def _escape(text):
 def end_to_end(model, raster, batch, out_dir):
     """Labelling tiles/s on a real raster, outputs written, everything included."""
     from terralens.plugin.core import pipeline
-    from terralens.plugin.core.stream import TileSettings
+    from terralens.plugin.core.tiled_raster import TileSettings
 
     start = time.perf_counter()
     summary = pipeline.label_raster(raster, model, LABELS, Path(out_dir) / "labels.gpkg",

@@ -46,7 +46,7 @@ def probability_map(scene, model, prompt, gsd_m):
     from osgeo import gdal
 
     from terralens.plugin.core import pipeline
-    from terralens.plugin.core.stream import TileSettings
+    from terralens.plugin.core.tiled_raster import TileSettings
     settings = TileSettings(gsd_m=gsd_m)
     width, height, geotransform, _ = raster_grid(scene)
     with tempfile.TemporaryDirectory(prefix="terralens-fig-") as folder:

@@ -20,7 +20,7 @@ from terralens.plugin.core.atomic import atomic_path
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_embeddings, label_probabilities
 from terralens.plugin.core.registry import default_bundle_dir
-from terralens.plugin.core.stream import TileSettings
+from terralens.plugin.core.tiled_raster import TileSettings
 
 from .eval_data import DEFAULT_DATA_ROOT
 

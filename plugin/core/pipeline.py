@@ -9,6 +9,7 @@ import numpy as np
 
 from . import labels as label_maths
 from . import location, masks
+from .batches import encoded_batches
 from .index import (
     EXACT_SEARCH_LIMIT,
     TileIndex,
@@ -20,7 +21,8 @@ from .index import (
 )
 from .mosaic import Mosaic
 from .outputs import PolygonWriter, polygon_from_ring, write_geotiff
-from .stream import RunControl, TileSettings, encoded_batches, open_tiled
+from .run_control import RunControl
+from .tiled_raster import TileSettings, open_tiled
 from .tiling import window_footprint
 
 # Tiles of a large index re-ranked with the location prior (see `_search_with_prior`): at least

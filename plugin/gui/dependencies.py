@@ -11,7 +11,7 @@ from qgis.core import Qgis
 from qgis.PyQt.QtWidgets import QPushButton
 
 from ..core.encoders import INSTALL_HINT
-from ..core.stream import Cancelled
+from ..core.run_control import Cancelled
 from .tasks import WorkTask, start
 
 PACKAGE = "onnxruntime"

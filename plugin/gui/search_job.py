@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..core import pipeline
 from ..core.registry import cached_model
-from ..core.stream import RunControl, TileSettings
+from ..core.run_control import RunControl
+from ..core.tiled_raster import TileSettings
 from ..processing.settings_keys import user_models_dir
 
 

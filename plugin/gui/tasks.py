@@ -4,7 +4,7 @@ import traceback
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
 
-from ..core.stream import Cancelled, RunControl
+from ..core.run_control import Cancelled, RunControl
 
 LOG_TAG = "TerraLens"
 # errors whose message already tells the user what to change (the core writes them that way)

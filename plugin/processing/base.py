@@ -15,7 +15,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..core.stream import Cancelled, RunControl, TileSettings
+from ..core.run_control import Cancelled, RunControl
+from ..core.tiled_raster import TileSettings
 from .help import help_html
 from .settings_keys import default_bundle_setting, user_models_dir
 from .styles import style_on_load

@@ -9,7 +9,7 @@ from terralens.plugin.core import location, pipeline
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_embeddings
 from terralens.plugin.core.outputs import read_metadata
-from terralens.plugin.core.stream import TileSettings
+from terralens.plugin.core.tiled_raster import TileSettings
 from terralens.plugin.core.tiling import Window, window_footprint
 
 LABELS = ["forest", "river", "harbour", "desert"]

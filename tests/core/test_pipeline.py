@@ -7,7 +7,8 @@ from osgeo import gdal, ogr, osr
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.outputs import read_metadata
-from terralens.plugin.core.stream import Cancelled, RunControl, TileSettings
+from terralens.plugin.core.run_control import Cancelled, RunControl
+from terralens.plugin.core.tiled_raster import TileSettings
 
 LABELS = "forest, river, parking lot, houses"
 

@@ -11,7 +11,7 @@ from terralens.plugin.core.bundle import BundleError
 from terralens.plugin.core.encoders import l2_normalise, load_model
 from terralens.plugin.core.raster import RasterError
 from terralens.plugin.core.raster_bands import choose_bands, choose_image_spec
-from terralens.plugin.core.stream import TileSettings, open_tiled
+from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 
 S2 = list(SENTINEL2_L2A)
 

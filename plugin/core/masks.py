@@ -9,7 +9,7 @@ fills gaps inside objects and keeps edges where the features change.
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from .outputs import spatial_reference
+from .geometry import spatial_reference
 
 DEFAULT_BACKGROUND = ("background", "bare ground", "trees", "grass", "road", "water")
 

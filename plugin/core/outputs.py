@@ -10,7 +10,9 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, ogr
+
+from .geometry import polygon_from_ring, spatial_reference
 
 # No gdal.UseExceptions() here: it is process-wide and would change GDAL for QGIS and every
 # other plugin. Return values are checked instead.
@@ -19,17 +21,6 @@ VECTOR_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSO
                   ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
 FIELD_TYPES = {"str": ogr.OFTString, "int": ogr.OFTInteger, "float": ogr.OFTReal}
 METADATA_KEY = "TERRALENS"
-
-
-def spatial_reference(crs_wkt):
-    """An OSR spatial reference with GIS (x=east, y=north) axis order, or None without a CRS."""
-    if not crs_wkt:
-        return None
-    srs = osr.SpatialReference()
-    if srs.ImportFromWkt(crs_wkt) != 0:
-        raise ValueError(f"cannot read the CRS: {crs_wkt[:80]}...")
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
 
 
 class PolygonWriter:
@@ -127,16 +118,6 @@ def _sidecars(tmp, path):
         if candidate.name.startswith(stem + "."):
             pairs.append((candidate, path.with_name(path.stem + candidate.name[len(stem):])))
     return pairs
-
-
-def polygon_from_ring(corners):
-    """An OGR polygon from a list of (x, y) corners (closed automatically)."""
-    ring = ogr.Geometry(ogr.wkbLinearRing)
-    for x, y in list(corners) + [corners[0]]:
-        ring.AddPoint_2D(float(x), float(y))
-    polygon = ogr.Geometry(ogr.wkbPolygon)
-    polygon.AddGeometry(ring)
-    return polygon
 
 
 def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None,

@@ -10,6 +10,7 @@ import numpy as np
 from . import labels as label_maths
 from . import location, masks
 from .batches import encoded_batches
+from .geometry import polygon_from_ring
 from .index import (
     EXACT_SEARCH_LIMIT,
     TileIndex,
@@ -20,7 +21,7 @@ from .index import (
     search_indexes,
 )
 from .mosaic import Mosaic
-from .outputs import PolygonWriter, polygon_from_ring, write_geotiff
+from .outputs import PolygonWriter, write_geotiff
 from .run_control import RunControl
 from .tiled_raster import TileSettings, open_tiled
 from .tiling import window_footprint

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from osgeo import ogr
 
-from .outputs import polygon_from_ring
+from .geometry import polygon_from_ring
 from .raster import RasterSource, open_dataset, tile_px_for_gsd
 from .raster_bands import AUTO, choose_image_spec
 from .tiling import window_footprint

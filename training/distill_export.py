@@ -80,7 +80,7 @@ def chain_parity(adapter_path, image_path, student, pixels, image_spec,
 
     `image_spec` (the bundle's main `ImageSpec`) names image.onnx's input and outputs.
     """
-    from terralens.plugin.core.encoders import open_session
+    from terralens.plugin.core.onnx_session import open_session
     normalised = normalise(np.asarray(pixels, np.float32))
     adapted = open_session(adapter_path).run([ADAPTER_OUTPUT], {INPUT_NAME: normalised})[0]
     embeds, dense = open_session(image_path).run(
@@ -125,7 +125,7 @@ def add_sensor(bundle_dir, sensor_name, adapter_onnx, record):
 
 def check_sensor_files(bundle, spec):
     """Raise a BundleError when the adapter and image.onnx do not fit the sensor's spec."""
-    from terralens.plugin.core.encoders import open_session, session_io
+    from terralens.plugin.core.onnx_session import open_session, session_io
     check_image_io(bundle, spec, session_io(open_session(bundle.path(spec.file))),
                    session_io(open_session(bundle.path(spec.adapter))))
 

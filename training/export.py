@@ -209,7 +209,8 @@ def export_text_only(out, force=False, data_dir=None):
     from safetensors.torch import load_file
 
     from terralens.plugin.core.atomic import atomic_path
-    from terralens.plugin.core.encoders import TextEncoder, open_session
+    from terralens.plugin.core.encoders import TextEncoder
+    from terralens.plugin.core.onnx_session import open_session
     from terralens.plugin.core.tokenizers import make_tokenizer
 
     from .model import create_model

@@ -9,7 +9,7 @@ weighted, to the image's own similarity when the user asks for the prior.
 import numpy as np
 
 from .bundle import check_location_io
-from .encoders import l2_normalise, open_session, session_io
+from .onnx_session import l2_normalise, open_session, session_io
 
 
 class LocationError(ValueError):

@@ -10,7 +10,7 @@ from pathlib import Path
 from qgis.core import Qgis
 from qgis.PyQt.QtWidgets import QPushButton
 
-from ..core.encoders import INSTALL_HINT
+from ..core.onnx_session import INSTALL_HINT
 from ..core.run_control import Cancelled
 from .tasks import WorkTask, start
 

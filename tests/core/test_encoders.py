@@ -2,14 +2,13 @@
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
 from terralens.plugin.core import encoders
 from terralens.plugin.core.bundle import BundleError
-from terralens.plugin.core.encoders import load_model, open_session
+from terralens.plugin.core.encoders import load_model
 
 BUNDLES = ["tiny-wordpiece", "tiny-clip"]
 TEXTS = ["a forest", "a parking lot beside a river", "an airport with planes", "the sea"]
@@ -173,25 +172,3 @@ def test_wrong_dense_grid(wordpiece_copy):
     model = load_model(wordpiece_copy)
     with pytest.raises(BundleError, match="dense_grid of image encoder .rgb. is 7"):
         model.image.encode(tiles(1))
-
-
-def test_session_options(repo_root):
-    session = open_session(repo_root / "tests" / "data" / "tiny-clip" / "image.onnx", threads=1)
-    assert session.get_providers() == ["CPUExecutionProvider"]
-    assert session.get_session_options().intra_op_num_threads == 1
-
-
-def test_provider_choice():
-    available = ["CPUExecutionProvider"]
-    assert encoders.choose_providers(None, available) == ["CPUExecutionProvider"]
-    assert encoders.choose_providers("auto", available) == ["CPUExecutionProvider"]
-    assert encoders.choose_providers("auto", ["CUDAExecutionProvider"] + available)[0] == \
-        "CUDAExecutionProvider"
-    with pytest.raises(ValueError, match="no execution provider TensorrtExecutionProvider"):
-        encoders.choose_providers(["TensorrtExecutionProvider"], available)
-
-
-def test_missing_onnxruntime_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with pytest.raises(ImportError, match="pip install onnxruntime"):
-        encoders.import_onnxruntime()

@@ -8,7 +8,8 @@ from test_raster import make_tif
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.band_names import SENTINEL2_L2A
 from terralens.plugin.core.bundle import BundleError
-from terralens.plugin.core.encoders import l2_normalise, load_model
+from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.onnx_session import l2_normalise
 from terralens.plugin.core.raster import RasterError
 from terralens.plugin.core.raster_bands import choose_bands, choose_image_spec
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled

@@ -13,7 +13,7 @@ from qgis.PyQt.QtWidgets import QPushButton, QToolBar
 
 import terralens
 from terralens.plugin.core import registry
-from terralens.plugin.core.encoders import INSTALL_HINT
+from terralens.plugin.core.onnx_session import INSTALL_HINT
 from terralens.plugin.gui import dependencies
 from terralens.plugin.gui.history import load_history
 from terralens.plugin.gui.model_manager import ModelManagerDialog

@@ -9,7 +9,8 @@ from PIL import Image
 from torch import nn
 
 from terralens.plugin.core.bundle import load_bundle
-from terralens.plugin.core.encoders import ImageEncoder, open_session
+from terralens.plugin.core.encoders import ImageEncoder
+from terralens.plugin.core.onnx_session import open_session
 from terralens.training import distill, distill_data, distill_export
 from terralens.training.distill_model import Student, make_adapter, normalise
 

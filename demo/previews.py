@@ -61,7 +61,7 @@ def render(layers, extent_layer, out_png, size=900):
 
 def preview(raster_path, result_path, style, out_png, label=None):
     """A PNG of a result (vector or raster) styled as the plugin styles it, over the raster."""
-    from terralens.plugin.processing import styles
+    from terralens.plugin.common import styles
 
     raster = QgsRasterLayer(str(raster_path), "raster")
     if str(result_path).endswith(".tif"):

@@ -21,6 +21,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..common.settings_keys import user_models_dir
 from ..core.bundle import Bundle, BundleError
 from ..core.registry import (
     EMBEDDED_DIR,
@@ -28,7 +29,6 @@ from ..core.registry import (
     default_bundle_dir,
     install_model_pack,
 )
-from ..processing.settings_keys import user_models_dir
 from .model_info import CONVERT_HELP, describe_bundle, model_card
 from .settings import DEVICES, load_settings, save_settings
 

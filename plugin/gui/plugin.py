@@ -1,17 +1,15 @@
 """The plugin object QGIS creates: registers the Processing provider, adds toolbar and menu."""
 
-from pathlib import Path
-
 from qgis.core import QgsApplication, QgsMapLayerType
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
 
-from ..processing.provider import ICON_PATH, PROVIDER_ID, TerraLensProvider
+from ..common.resources import PROVIDER_ID, RESOURCES_DIR
+from ..processing.provider import TerraLensProvider
 
 MENU_NAME = "&TerraLens"
 TOOLBAR_NAME = "TerraLens"
-RESOURCES = Path(ICON_PATH).parent
 # toolbar actions that open an algorithm's Processing dialog: (text, algorithm, icon file)
 ALGORITHM_ACTIONS = (
     ("Label tiles…", "zeroshotlabel", "label.png"),
@@ -57,7 +55,7 @@ class TerraLensPlugin:
         warn_if_missing(self.iface)
 
     def _add_action(self, text, icon, callback, toolbar=True):
-        action = QAction(QIcon(str(RESOURCES / icon)), text, self.iface.mainWindow())
+        action = QAction(QIcon(str(RESOURCES_DIR / icon)), text, self.iface.mainWindow())
         action.setObjectName("TerraLens" + "".join(w.title() for w in text.strip("…").split()))
         action.triggered.connect(callback)
         if toolbar:

@@ -7,7 +7,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..processing.styles import StyleOnLoad
+from ..common.styles import StyleOnLoad
 
 GROUP_NAME = "TerraLens results"
 
@@ -18,7 +18,7 @@ def results_group(project=None):
 
 
 def add_result_layer(path, name, style, project=None):
-    """Load a result file, style it (`processing.styles` names) and put it first in the group.
+    """Load a result file, style it (`common.styles` names) and put it first in the group.
 
     Raises:
         OSError: the file cannot be read as a vector layer.

@@ -4,11 +4,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common.settings_keys import user_models_dir
 from ..core import pipeline
 from ..core.registry import cached_model
 from ..core.run_control import RunControl
 from ..core.tiled_raster import TileSettings
-from ..processing.settings_keys import user_models_dir
 
 
 @dataclass

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from qgis.core import QgsSettings
 
-from ..processing.settings_keys import BATCH_SIZE, DEFAULT_BUNDLE, DEVICE, EXTRA_BUNDLE_DIRS
+from ..common.settings_keys import BATCH_SIZE, DEFAULT_BUNDLE, DEVICE, EXTRA_BUNDLE_DIRS
 
 DEVICES = ("cpu", "auto")  # "auto": CUDA when onnxruntime has it, else the CPU
 DEFAULT_BATCH_SIZE = 16

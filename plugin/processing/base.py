@@ -15,11 +15,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ..common.settings_keys import default_bundle_setting, user_models_dir
+from ..common.styles import style_on_load
 from ..core.run_control import Cancelled, RunControl
 from ..core.tiled_raster import TileSettings
 from .help import help_html
-from .settings_keys import default_bundle_setting, user_models_dir
-from .styles import style_on_load
 
 MODEL, TILE_SIZE, GSD, OVERLAP = "MODEL", "TILE_SIZE", "GSD", "OVERLAP"
 BANDS, VALUE_RANGE, BATCH_SIZE, VALID = "BANDS", "VALUE_RANGE", "BATCH_SIZE", "VALID_FRACTION"

@@ -1,12 +1,9 @@
 """The `terralens` Processing provider: the list of algorithms the toolbox and qgis_process see."""
 
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-PROVIDER_ID = "terralens"
-ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.png"
+from ..common.resources import ICON_PATH, PROVIDER_ID
 
 
 def algorithm_classes():

@@ -12,6 +12,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QPushButton, QToolBar
 
 import terralens
+from terralens.plugin.common.settings_keys import default_bundle_setting
 from terralens.plugin.core import registry
 from terralens.plugin.core.onnx_session import INSTALL_HINT
 from terralens.plugin.gui import dependencies
@@ -20,7 +21,6 @@ from terralens.plugin.gui.model_manager import ModelManagerDialog
 from terralens.plugin.gui.results import GROUP_NAME
 from terralens.plugin.gui.search_panel import SearchPanel
 from terralens.plugin.gui.settings import Settings, load_settings, save_settings
-from terralens.plugin.processing.settings_keys import default_bundle_setting
 
 
 @pytest.fixture(autouse=True)
@@ -333,7 +333,7 @@ def test_model_manager_installs_a_model_pack_into_the_profile(qgis_app, tmp_path
     import shutil
     import zipfile
 
-    from terralens.plugin.processing.settings_keys import user_models_dir
+    from terralens.plugin.common.settings_keys import user_models_dir
 
     pack = tmp_path / "terralens-model-tiny.zip"
     with zipfile.ZipFile(pack, "w") as archive:

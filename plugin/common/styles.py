@@ -1,7 +1,6 @@
 """Styles for result layers, applied when QGIS loads them: QML files from resources/styles."""
 
 import colorsys
-from pathlib import Path
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -18,8 +17,8 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from ..core.outputs import read_metadata
+from .resources import STYLE_DIR
 
-STYLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "styles"
 _alive = []  # QGIS keeps only a pointer to post-processors: keep the Python objects alive
 
 

@@ -9,7 +9,8 @@ from terralens.plugin.core import location, pipeline
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_embeddings
 from terralens.plugin.core.outputs import read_metadata
-from terralens.plugin.core.tiled_raster import TileSettings
+from terralens.plugin.core.pipeline import text_search
+from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 from terralens.plugin.core.tiling import Window, window_footprint
 
 LABELS = ["forest", "river", "harbour", "desert"]
@@ -81,7 +82,7 @@ def test_a_strong_prior_decides_the_labels(sensors, raster, tmp_path):
     summary = pipeline.label_raster(raster, sensors, LABELS, out, settings, templates="{}",
                                     top_k=1, location_weight=1000.0)
     vectors = label_embeddings(sensors.text, LABELS, ["{}"])
-    tiled = pipeline.open_tiled(raster, sensors, settings)
+    tiled = open_tiled(raster, sensors, settings)
     centres = location.window_centres(tiled.windows, tiled.source.geotransform)
     expected = np.asarray(LABELS)[location.prior_scores(sensors, centres, tiled.source.crs_wkt,
                                                         vectors).argmax(axis=1)]
@@ -114,9 +115,9 @@ def test_large_index_reranks_its_best_candidates_with_the_prior(sensors, raster,
                                                                 monkeypatch):
     index, _, _ = pipeline.index_raster(raster, sensors, TileSettings(tile_size=32, gsd_m=0),
                                         cache_dir=tmp_path)
-    monkeypatch.setattr(pipeline, "EXACT_SEARCH_LIMIT", 4)  # 9 tiles count as "large"
-    monkeypatch.setattr(pipeline, "PRIOR_CANDIDATES", 3)
-    monkeypatch.setattr(pipeline, "PRIOR_CANDIDATES_PER_HIT", 2)
+    monkeypatch.setattr(text_search, "EXACT_SEARCH_LIMIT", 4)  # 9 tiles count as "large"
+    monkeypatch.setattr(text_search, "PRIOR_CANDIDATES", 3)
+    monkeypatch.setattr(text_search, "PRIOR_CANDIDATES_PER_HIT", 2)
     hits = pipeline.search([index], sensors, "harbour", k=2, location_weight=1000.0)
     query = sensors.text.encode(["harbour"])[0]
     candidates, _ = index.search(query, 4)  # max(3, 2 x 2): 4 of the 9 tiles

@@ -1,0 +1,15 @@
+"""The three jobs as one API: zero-shot labels, a cached search index with queries, prompt masks.
+
+Every job takes a loaded model (`encoders.load_model`), a raster path, `TileSettings` and a
+`RunControl` (progress and cancel callbacks), writes its outputs atomically and returns a
+summary dict. Processing algorithms and GUI tasks only translate their inputs into these calls.
+"""
+
+from .indexing import index_raster
+from .label import label_raster
+from .mask import prompt_mask
+from .records import model_fingerprint, provenance
+from .text_search import search, write_heatmap
+
+__all__ = ["index_raster", "label_raster", "model_fingerprint", "prompt_mask", "provenance",
+           "search", "write_heatmap"]

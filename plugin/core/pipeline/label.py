@@ -1,0 +1,90 @@
+"""Zero-shot labelling of every tile of a raster: polygon layer and optional class raster."""
+
+import numpy as np
+
+from .. import labels as label_maths
+from .. import location
+from ..batches import encoded_batches
+from ..mosaic import Mosaic
+from ..outputs import PolygonWriter, write_geotiff
+from ..run_control import RunControl
+from ..tiled_raster import TileSettings, open_tiled
+from ..tiling import window_footprint
+from .records import provenance
+
+
+def label_raster(raster_path, model, labels, out_path, settings=None, templates=None, top_k=3,
+                 min_score=0.0, class_raster_path=None, control=None, location_weight=0.0):
+    """Label every tile of a raster with its best `top_k` labels; write a polygon layer.
+
+    With `location_weight` > 0 (and a bundle with a location encoder) each label's logit gains
+    that weight times the similarity of the label to the tile's place (a location prior).
+
+    Returns:
+        dict with the output paths, tile counts and the number of tiles per best label.
+    """
+    control = control or RunControl()
+    labels = label_maths.parse_labels(labels) if isinstance(labels, str) else list(labels)
+    templates = label_maths.parse_templates(templates, model.bundle.prompt_template)
+    vectors = label_maths.label_embeddings(model.text, labels, templates)
+    top_k = max(1, min(int(top_k), len(labels)))
+    if location_weight:
+        location.require_location(model)
+    tiled = open_tiled(raster_path, model, settings or TileSettings())
+    record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,
+                        min_score=min_score, location_weight=location_weight)
+    fields = [("label", "str"), ("score", "float")]
+    for rank in range(2, top_k + 1):
+        fields += [(f"label_{rank}", "str"), (f"score_{rank}", "float")]
+    class_mosaics = _class_mosaics(tiled, len(labels)) if class_raster_path else None
+    counts = {}
+    with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "labels", record) as writer:
+        for windows, embeddings, _ in encoded_batches(tiled, model, control):
+            prior = _location_prior(model, tiled, windows, vectors, location_weight)
+            probabilities = label_maths.label_probabilities(embeddings, vectors,
+                                                            model.bundle.logit_scale, prior)
+            best = label_maths.top_labels(probabilities, labels, top_k, min_score)
+            for window, pairs, row in zip(windows, best, probabilities):
+                writer.add(window_footprint(window, tiled.source.geotransform),
+                           _label_fields(pairs))
+                counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
+                if class_mosaics is not None:
+                    for mosaic, value in zip(class_mosaics, row):
+                        mosaic.add(window, value)
+        if class_mosaics is not None:
+            _write_class_raster(class_raster_path, class_mosaics, labels, tiled, record)
+    return {"output": str(out_path), "class_raster": class_raster_path, "label_counts": counts,
+            **tiled.stats}
+
+
+def _location_prior(model, tiled, windows, vectors, weight):
+    """`weight` times each label's similarity to each tile's place, or None without a prior."""
+    if not weight:
+        return None
+    centres = location.window_centres(windows, tiled.source.geotransform)
+    return weight * location.prior_scores(model, centres, tiled.source.crs_wkt, vectors)
+
+
+def _label_fields(pairs):
+    values = {"label": pairs[0][0], "score": pairs[0][1]}
+    for rank, (label, score) in enumerate(pairs[1:], start=2):
+        values[f"label_{rank}"], values[f"score_{rank}"] = label, score
+    return values
+
+
+def _class_mosaics(tiled, label_count):
+    """One coarse probability grid a label (at most 1024 cells a side, so memory stays small)."""
+    source = tiled.source
+    return [Mosaic(source.width, source.height, source.geotransform, max_side=1024,
+                   min_cell=max(1, tiled.tile_px // 8)) for _ in range(label_count)]
+
+
+def _write_class_raster(path, mosaics, labels, tiled, record):
+    """Byte raster: 1 + index of the most probable label, 0 where no tile was scored."""
+    stack = np.stack([m.result() for m in mosaics])
+    scored = ~np.isnan(stack[0])
+    classes = np.where(scored, np.nanargmax(np.nan_to_num(stack, nan=-1.0), axis=0) + 1, 0)
+    write_geotiff(path, classes.astype(np.uint8), mosaics[0].geotransform,
+                  tiled.source.crs_wkt, nodata=0,
+                  metadata={**record, "classes": {str(i + 1): n for i, n in enumerate(labels)}},
+                  category_names=["no data"] + list(labels))

@@ -4,29 +4,44 @@ import queue
 import threading
 
 
-def encoded_batches(tiled, model, control, dense=False):
-    """Yield (windows, embeddings, dense or None) batch by batch, reporting progress.
+class EncodedBatches:
+    """(windows, embeddings, dense or None) batch by batch, with progress; counts at the end.
 
     Tiles are read one batch ahead in a thread while the encoder runs, so reading and
-    encoding overlap; at most two batches wait in memory.
+    encoding overlap; at most two batches wait in memory. After the loop, `counts()` says how
+    many tiles there were, how many were encoded and how many were skipped (mostly nodata).
     """
-    encoder = tiled.encoder or model.image
-    batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, encoder.spec.size,
-                                        tiled.settings.batch_size, windows=tiled.windows)
-    read, kept = 0, 0
-    for batch in read_ahead(batches, depth=2):
+
+    def __init__(self, tiled, model, control, dense=False):
+        self.tiled = tiled
+        self.encoder = tiled.encoder or model.image
+        self.control = control
+        self.dense = dense
+        self.tiles_encoded = 0
+
+    def __iter__(self):
+        tiled, encoder, control = self.tiled, self.encoder, self.control
+        batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, encoder.spec.size,
+                                            tiled.settings.batch_size, windows=tiled.windows)
+        read, self.tiles_encoded = 0, 0
+        for batch in read_ahead(batches, depth=2):
+            control.check()
+            if self.dense:
+                embeddings, dense_maps = encoder.encode(batch.pixels)
+            else:
+                embeddings, dense_maps = encoder.encode_embeddings(batch.pixels), None
+            read += batch.tiles_read
+            self.tiles_encoded += len(batch)
+            control.report(read / max(1, tiled.windows_total),
+                           f"{read}/{tiled.windows_total} tiles")
+            yield batch.windows, embeddings, dense_maps
         control.check()
-        if dense:
-            embeddings, dense_maps = encoder.encode(batch.pixels)
-        else:
-            embeddings, dense_maps = encoder.encode_embeddings(batch.pixels), None
-        read += batch.tiles_read
-        kept += len(batch)
-        control.report(read / max(1, tiled.windows_total), f"{read}/{tiled.windows_total} tiles")
-        yield batch.windows, embeddings, dense_maps
-    control.check()
-    tiled.stats.update(tiles_total=tiled.windows_total, tiles_encoded=kept,
-                       tiles_skipped=tiled.windows_total - kept)
+
+    def counts(self):
+        """{"tiles_total", "tiles_encoded", "tiles_skipped"} of the pass so far."""
+        total = self.tiled.windows_total
+        return {"tiles_total": total, "tiles_encoded": self.tiles_encoded,
+                "tiles_skipped": total - self.tiles_encoded}
 
 
 def read_ahead(iterable, depth=2):

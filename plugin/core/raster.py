@@ -124,12 +124,8 @@ class RasterSource:
             raise RasterError(f"{self.path}: {err}") from None
         return windows
 
-    def count_tiles(self, tile_px, overlap_px, out_size=None, batch_size=None, extent=None):
-        """Windows `iter_batches` will read, skipped ones included: the total for progress.
-
-        Takes `iter_batches`' arguments so a caller can pass the same ones; only the tile
-        size, overlap and extent matter.
-        """
+    def count_tiles(self, tile_px, overlap_px, extent=None):
+        """How many windows `windows` gives (skipped ones included): the total for progress."""
         return len(self.windows(tile_px, overlap_px, extent))
 
     def iter_batches(self, tile_px, overlap_px, out_size, batch_size, extent=None, resample=None,

@@ -6,7 +6,7 @@ from osgeo import ogr
 
 from .geometry import polygon_from_ring
 from .raster import RasterSource, open_dataset, tile_px_for_gsd
-from .raster_bands import AUTO, choose_image_spec
+from .raster_bands import AUTO, choose_image_spec, parse_band_mapping
 from .tiling import window_footprint
 
 
@@ -18,7 +18,8 @@ class TileSettings:
         tile_size: model pixels a tile (None: the bundle's default).
         gsd_m: metres a model pixel (None: the bundle's default; 0: the raster's own pixels).
         overlap: share of a tile shared with its neighbour, 0 <= overlap < 1.
-        bands: 1-based raster bands feeding the model's bands (None: automatic).
+        bands: 1-based raster band numbers feeding the model's bands, as a list or as text
+            such as "4,3,2" (None: automatic); `resolved` turns text into the list.
         value_range: (min, max) scaled to [0, 1] (None: the raster's type decides).
         valid_fraction: tiles with less valid (non-nodata) area are skipped.
         batch_size: tiles encoded together.
@@ -31,7 +32,7 @@ class TileSettings:
     tile_size: int = None
     gsd_m: float = None
     overlap: float = 0.0
-    bands: list = None
+    bands: object = None
     value_range: tuple = None
     valid_fraction: float = 0.5
     batch_size: int = 16
@@ -48,7 +49,8 @@ class TileSettings:
             raise ValueError(f"overlap is a share of the tile, 0 to below 1; got {self.overlap}")
         if tile_size < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile_size}")
-        return TileSettings(tile_size, gsd_m, float(self.overlap), self.bands, self.value_range,
+        return TileSettings(tile_size, gsd_m, float(self.overlap),
+                            parse_band_mapping(self.bands), self.value_range,
                             self.valid_fraction, max(1, int(self.batch_size)), self.extent,
                             self.area_wkt, self.encoder or AUTO)
 
@@ -69,7 +71,6 @@ class TiledRaster:
     tile_px: int
     overlap_px: int
     windows: list = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
     encoder: object = None  # the model's ImageEncoder that fits the raster's bands
 
     @property

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..batches import encoded_batches
+from ..batches import EncodedBatches
 from ..index import TileIndex, build_index, cache_key, default_cache_dir, index_path
 from ..run_control import RunControl
 from ..tiled_raster import TileSettings, open_tiled
@@ -27,7 +27,7 @@ def index_raster(raster_path, model, settings=None, cache_dir=None, control=None
         except ValueError:
             pass  # unreadable: rebuild it below
     embeddings, windows = [], []
-    for batch_windows, batch_embeddings, _ in encoded_batches(tiled, model, control):
+    for batch_windows, batch_embeddings, _ in EncodedBatches(tiled, model, control):
         embeddings.append(batch_embeddings.astype(np.float16))
         windows += batch_windows
     dim = model.bundle.embedding_dim

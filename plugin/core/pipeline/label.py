@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import labels as label_maths
 from .. import location
-from ..batches import encoded_batches
+from ..batches import EncodedBatches
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
 from ..run_control import RunControl
@@ -39,7 +39,8 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     class_mosaics = _class_mosaics(tiled, len(labels)) if class_raster_path else None
     counts = {}
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "labels", record) as writer:
-        for windows, embeddings, _ in encoded_batches(tiled, model, control):
+        batches = EncodedBatches(tiled, model, control)
+        for windows, embeddings, _ in batches:
             prior = _location_prior(model, tiled, windows, vectors, location_weight)
             probabilities = label_maths.label_probabilities(embeddings, vectors,
                                                             model.bundle.logit_scale, prior)
@@ -54,7 +55,7 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
         if class_mosaics is not None:
             _write_class_raster(class_raster_path, class_mosaics, labels, tiled, record)
     return {"output": str(out_path), "class_raster": class_raster_path, "label_counts": counts,
-            **tiled.stats}
+            **batches.counts()}
 
 
 def _location_prior(model, tiled, windows, vectors, weight):

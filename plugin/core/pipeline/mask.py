@@ -1,7 +1,7 @@
 """Prompt masks: dense prompt probabilities over the raster, thresholded into polygons."""
 
 from .. import masks
-from ..batches import encoded_batches
+from ..batches import EncodedBatches
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
 from ..run_control import RunControl
@@ -29,7 +29,8 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=0
     grid = tiled.encoder.spec.dense_grid
     mosaic = Mosaic(tiled.source.width, tiled.source.height, tiled.source.geotransform,
                     max_side=4096, min_cell=max(1, tiled.tile_px // (grid * 4)))
-    for windows, _, dense in encoded_batches(tiled, model, control, dense=True):
+    batches = EncodedBatches(tiled, model, control, dense=True)
+    for windows, _, dense in batches:
         probability = masks.prompt_probability(dense, vectors[0], vectors[1:],
                                                model.bundle.logit_scale)
         for window, tile_probability, features in zip(windows, probability, dense):
@@ -50,4 +51,4 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=0
         write_geotiff(probability_path, probability_map, mosaic.geotransform,
                       tiled.source.crs_wkt, nodata=float("nan"), metadata=record)
     return {"output": str(out_path), "probability_raster": probability_path,
-            "polygons": len(polygons), **tiled.stats}
+            "polygons": len(polygons), **batches.counts()}

@@ -1,0 +1,75 @@
+"""Encoding a tiled raster batch by batch: counts returned, not stored on the raster; read-ahead."""
+
+import threading
+
+import numpy as np
+import pytest
+from test_raster import make_tif
+
+from terralens.plugin.core.batches import EncodedBatches, read_ahead
+from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.run_control import Cancelled, RunControl
+from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
+
+
+@pytest.fixture(scope="module")
+def model(tiny):
+    return load_model(tiny)
+
+
+def half_nodata_raster(path):
+    """64 x 32 px, 3 bands; the right half is nodata, so half of the 16 px tiles are skipped."""
+    data = np.random.default_rng(1).integers(1, 255, (3, 32, 64)).astype(np.uint8)
+    data[:, :, 32:] = 0
+    return make_tif(path, list(data), nodata=0)
+
+
+def test_counts_come_from_the_pass_and_the_raster_is_left_alone(tmp_path, model):
+    tiled = open_tiled(half_nodata_raster(tmp_path / "half.tif"), model,
+                       TileSettings(tile_size=16, gsd_m=0, batch_size=3))
+    before = vars(tiled).copy()
+    batches = EncodedBatches(tiled, model, RunControl())
+    sizes = [len(windows) for windows, embeddings, dense in batches]
+    assert batches.counts() == {"tiles_total": 8, "tiles_encoded": 4, "tiles_skipped": 4}
+    assert sum(sizes) == 4 and max(sizes) <= 3
+    assert vars(tiled) == before
+
+
+def test_dense_maps_only_when_asked(tmp_path, model):
+    tiled = open_tiled(half_nodata_raster(tmp_path / "half.tif"), model,
+                       TileSettings(tile_size=16, gsd_m=0))
+    _, embeddings, dense = next(iter(EncodedBatches(tiled, model, RunControl(), dense=True)))
+    grid = model.image.spec.dense_grid
+    assert dense.shape == (len(embeddings), embeddings.shape[1], grid, grid)
+    _, _, none = next(iter(EncodedBatches(tiled, model, RunControl())))
+    assert none is None
+
+
+def test_cancel_stops_before_the_next_batch(tmp_path, model):
+    tiled = open_tiled(half_nodata_raster(tmp_path / "half.tif"), model,
+                       TileSettings(tile_size=16, gsd_m=0, batch_size=1))
+    seen = []
+    control = RunControl(is_cancelled=lambda: len(seen) >= 2)
+    with pytest.raises(Cancelled):
+        for windows, _, _ in EncodedBatches(tiled, model, control):
+            seen.append(windows)
+    assert len(seen) == 2
+
+
+def test_read_ahead_keeps_order_and_hands_errors_over():
+    assert list(read_ahead(range(10), depth=2)) == list(range(10))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(read_ahead(failing()))
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_stops_early():
+    started = threading.active_count()
+    for item in read_ahead(iter(range(1000)), depth=2):
+        if item == 3:
+            break
+    assert threading.active_count() == started

@@ -26,3 +26,11 @@ class RunControl:
     def report(self, fraction, message=""):
         if self.progress is not None:
             self.progress(max(0.0, min(1.0, float(fraction))), message)
+
+    def share(self, number, count, prefix=""):
+        """A RunControl for part `number` of `count` equal parts of this job: its progress is
+        reported as that part's share of the whole, its messages start with `prefix`."""
+        def progress(fraction, message):
+            self.report((number + fraction) / count, prefix + message if message else "")
+
+        return RunControl(progress, self.is_cancelled)

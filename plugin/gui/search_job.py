@@ -1,11 +1,10 @@
 """The worker side of a panel search: load the model, index new rasters, rank the tiles."""
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..common.settings_keys import user_models_dir
 from ..core import pipeline
+from ..core.pipeline.indexing import FROM_MEMORY
 from ..core.registry import cached_model
 from ..core.run_control import RunControl
 from ..core.tiled_raster import TileSettings
@@ -41,21 +40,14 @@ class SearchOutcome:
     request: SearchRequest
     hits: list
     model_id: str
-    new_indexes: dict = field(default_factory=dict)  # memory key -> TileIndex built or loaded
+    new_indexes: dict = field(default_factory=dict)  # index key -> TileIndex built or loaded
     raster_names: list = field(default_factory=list)  # layer name of each index number
 
 
-def memory_key(raster_path, model):
-    """What must be unchanged for an index kept in memory to be reused: raster and model."""
-    stat = Path(raster_path).stat()
-    return (str(Path(raster_path).resolve()), stat.st_mtime_ns, stat.st_size,
-            json.dumps(pipeline.model_fingerprint(model), sort_keys=True))
-
-
 def run_search(request, memory, control=None):
-    """Run `request` in a worker thread; `memory` maps memory keys to loaded TileIndex objects.
+    """Run `request` in a worker thread; `memory` maps index keys to loaded TileIndex objects.
 
-    Rasters whose index is in `memory` are not touched; the others get theirs from the core's
+    Rasters whose index is in `memory` are not read; the others get theirs from the core's
     disk cache or built (the slow part, with progress and cancel through `control`).
 
     Returns:
@@ -63,28 +55,14 @@ def run_search(request, memory, control=None):
     """
     control = control or RunControl()
     model = cached_model(request.bundle_dir, request.providers, search_dirs=[user_models_dir()])
-    indexes, fresh = [], {}
-    count = len(request.rasters)
-    for number, (name, path) in enumerate(request.rasters):
-        key = memory_key(path, model)
-        index = memory.get(key)
-        if index is None:
-            control.report(number / count, f"Indexing {name}")
-            step = RunControl(_share(control, number, count, name), control.is_cancelled)
-            index, _path, _reused = pipeline.index_raster(
-                path, model, TileSettings(batch_size=request.batch_size), None, step)
-            fresh[key] = index
-        indexes.append(index)
+    settings = TileSettings(batch_size=request.batch_size)
+    results = pipeline.index_rasters([(name, path, settings) for name, path in request.rasters],
+                                     model, control=control, memory=memory)
     control.check()
+    indexes = [result.index for result in results]
     hits = pipeline.search(indexes, model, request.query, k=request.k,
                            out_path=request.out_path)
+    fresh = {result.key: result.index for result in results
+             if result.source != FROM_MEMORY}
     return SearchOutcome(request, hits, model.bundle.id, fresh,
                          [name for name, _path in request.rasters])
-
-
-def _share(control, number, count, name):
-    """Progress of raster `number` of `count` as its share of the whole task."""
-    def progress(fraction, message):
-        control.report((number + fraction) / count, f"Indexing {name}: {message}")
-
-    return progress

@@ -42,7 +42,7 @@ class SearchPanel(QDockWidget):
     """Dock widget for text search over the project's rasters.
 
     Attributes:
-        memory: loaded TileIndex objects by `search_job.memory_key`, so that later queries
+        memory: loaded TileIndex objects by `pipeline.index_key`, so that later queries
             on a raster need neither the encoder nor the disk.
         task: the running search task, or None.
         result_layer_id: id of the latest result layer.

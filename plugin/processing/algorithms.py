@@ -101,30 +101,18 @@ class IndexingAlgorithm(TerraLensAlgorithm):
             behavior=QgsProcessingParameterFile.Folder, optional=True))
 
     def indexes(self, parameters, context, feedback, model):
+        """The tile index of every input raster (core's one indexing route), logged."""
         layers = self.parameterAsLayerList(parameters, INPUT, context)
         if not layers:
             raise QgsProcessingException(self.tr("choose at least one raster"))
+        rasters = [(layer.name(), self.raster_path(layer, INPUT),
+                    self.tile_settings(parameters, context, layer)) for layer in layers]
         cache_dir = self.parameterAsFile(parameters, self.CACHE_DIR, context) or None
-        indexes, paths = [], []
-        for number, layer in enumerate(layers):
-            feedback.setProgressText(f"Index of {layer.name()} ({number + 1}/{len(layers)})")
-            control = self.control(feedback)
-            control.progress = _sub_progress(feedback, number, len(layers))
-            index, path, reused = pipeline.index_raster(
-                self.raster_path(layer, INPUT), model,
-                self.tile_settings(parameters, context, layer), cache_dir, control)
-            feedback.pushInfo(f"{layer.name()}: {len(index)} tiles, "
-                              f"{'reused' if reused else 'built'} {path}")
-            indexes.append(index)
-            paths.append(str(path))
-        return indexes, paths
-
-
-def _sub_progress(feedback, number, count):
-    def progress(fraction, message):
-        feedback.setProgress(100.0 * (number + fraction) / count)
-
-    return progress
+        results = pipeline.index_rasters(rasters, model, cache_dir, self.control(feedback))
+        for result in results:
+            feedback.pushInfo(f"{result.name}: {len(result.index)} tiles, "
+                              f"{'reused' if result.reused else 'built'} {result.path}")
+        return [r.index for r in results], [str(r.path) for r in results]
 
 
 class BuildIndex(IndexingAlgorithm):

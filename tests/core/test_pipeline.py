@@ -96,6 +96,36 @@ def test_index_is_reused_until_something_changes(tmp_path, spacenet, clip_model)
     assert not reused and other_path != path
 
 
+def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ortho, clip_model):
+    rasters = [("pan", spacenet, TileSettings(tile_size=128)),
+               ("ortho", ortho, TileSettings(tile_size=256))]
+    progress = []
+    first = pipeline.index_rasters(rasters, clip_model, tmp_path,
+                                   RunControl(lambda f, m: progress.append((f, m))))
+    assert [r.source for r in first] == ["built", "built"]
+    fractions = [f for f, _ in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert (0.5, "pan: 64/64 tiles") in progress
+    assert all(f > 0.5 for f, m in progress if m.startswith("ortho: "))
+    calls = clip_model.image.calls
+    memory = {first[0].key: first[0].index}
+    again = pipeline.index_rasters(rasters, clip_model, tmp_path, memory=memory)
+    assert [r.source for r in again] == ["memory", "disk"] and clip_model.image.calls == calls
+    assert again[0].index is first[0].index and again[1].key == first[1].key
+    assert [r.path for r in again] == [r.path for r in first]
+
+
+def test_index_rasters_stops_between_rasters_when_cancelled(tmp_path, spacenet, ortho,
+                                                           clip_model):
+    done = []
+    control = RunControl(lambda f, m: done.append(f), lambda: bool(done) and done[-1] >= 0.5)
+    with pytest.raises(Cancelled):
+        pipeline.index_rasters([("pan", spacenet, TileSettings(tile_size=128)),
+                                ("ortho", ortho, TileSettings(tile_size=256))],
+                               clip_model, tmp_path, control)
+    assert len(list(tmp_path.glob("ortho*"))) == 0
+
+
 def test_search_writes_ranked_tiles_and_heatmap(tmp_path, spacenet, ortho, clip_model):
     first, _, _ = pipeline.index_raster(spacenet, clip_model, TileSettings(tile_size=128),
                                         tmp_path)

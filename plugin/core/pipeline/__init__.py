@@ -5,11 +5,11 @@ Every job takes a loaded model (`encoders.load_model`), a raster path, `TileSett
 summary dict. Processing algorithms and GUI tasks only translate their inputs into these calls.
 """
 
-from .indexing import index_raster
+from .indexing import IndexedRaster, index_key, index_raster, index_rasters
 from .label import label_raster
 from .mask import prompt_mask
 from .records import model_fingerprint, provenance
 from .text_search import search, write_heatmap
 
-__all__ = ["index_raster", "label_raster", "model_fingerprint", "prompt_mask", "provenance",
-           "search", "write_heatmap"]
+__all__ = ["IndexedRaster", "index_key", "index_raster", "index_rasters", "label_raster",
+           "model_fingerprint", "prompt_mask", "provenance", "search", "write_heatmap"]

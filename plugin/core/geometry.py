@@ -22,3 +22,26 @@ def polygon_from_ring(corners):
     polygon = ogr.Geometry(ogr.wkbPolygon)
     polygon.AddGeometry(ring)
     return polygon
+
+
+def same_crs(first_wkt, second_wkt):
+    """Whether two CRSs (WKT, either may be empty) are the same."""
+    if not first_wkt or not second_wkt:
+        return not first_wkt and not second_wkt
+    return bool(spatial_reference(first_wkt).IsSame(spatial_reference(second_wkt)))
+
+
+def transform_points(points, source_wkt, target_wkt):
+    """(x, y) points from the CRS `source_wkt` into `target_wkt` (GIS axis order: x east).
+
+    Raises:
+        ValueError: one CRS is missing (a raster without a CRS cannot be placed in another's).
+    """
+    if same_crs(source_wkt, target_wkt):
+        return [(float(x), float(y)) for x, y in points]
+    if not source_wkt or not target_wkt:
+        raise ValueError("a raster without a CRS cannot be placed among rasters that have one: "
+                         "assign it a CRS (Layer Properties > Source) or search it alone")
+    transform = osr.CoordinateTransformation(spatial_reference(source_wkt),
+                                             spatial_reference(target_wkt))
+    return [(x, y) for x, y, *_ in transform.TransformPoints([list(p) for p in points])]

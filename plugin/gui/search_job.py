@@ -22,6 +22,7 @@ class SearchRequest:
         providers: onnxruntime providers argument ("auto" or None for the CPU).
         batch_size: tiles encoded together while indexing.
         out_path: GeoPackage the ranked tiles are written to.
+        crs_wkt: CRS of the results (the project's); None: the first raster's.
     """
 
     rasters: list
@@ -31,6 +32,7 @@ class SearchRequest:
     providers: str = None
     batch_size: int = 16
     out_path: str = ""
+    crs_wkt: str = None
 
 
 @dataclass
@@ -61,7 +63,7 @@ def run_search(request, memory, control=None):
     control.check()
     indexes = [result.index for result in results]
     hits = pipeline.search(indexes, model, request.query, k=request.k,
-                           out_path=request.out_path)
+                           out_path=request.out_path, crs_wkt=request.crs_wkt)
     fresh = {result.key: result.index for result in results
              if result.source != FROM_MEMORY}
     return SearchOutcome(request, hits, model.bundle.id, fresh,

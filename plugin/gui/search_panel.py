@@ -38,6 +38,12 @@ MEMORY_LIMIT = 8  # loaded indexes kept per session (a large index is tens of MB
 LAYER_ROLE = Qt.ItemDataRole.UserRole
 
 
+def project_crs_wkt():
+    """The project's CRS as WKT (results are written in it), or None when it has none."""
+    crs = QgsProject.instance().crs()
+    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else None
+
+
 class SearchPanel(QDockWidget):
     """Dock widget for text search over the project's rasters.
 
@@ -177,7 +183,8 @@ class SearchPanel(QDockWidget):
         settings = load_settings()
         out = Path(QgsProcessingUtils.tempFolder()) / f"search-{uuid.uuid4().hex[:8]}.gpkg"
         request = SearchRequest(rasters, query, self.k_box.value(), settings.bundle_dir,
-                                settings.providers, settings.batch_size, str(out))
+                                settings.providers, settings.batch_size, str(out),
+                                project_crs_wkt())
         memory = dict(self.memory)  # a snapshot: the worker reads, only the main thread writes
 
         def work(control):

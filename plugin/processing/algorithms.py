@@ -3,11 +3,13 @@
 from pathlib import Path
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -140,6 +142,7 @@ class TextSearch(IndexingAlgorithm):
 
     NAME, DISPLAY = "textsearch", "Text search"
     QUERY, NEGATIVE, K, HEATMAP = "QUERY", "NEGATIVE", "K", "HEATMAP"
+    OUTPUT_CRS = "OUTPUT_CRS"
 
     def initParameters(self):
         self.add_raster_list()
@@ -152,6 +155,9 @@ class TextSearch(IndexingAlgorithm):
         self.add_area_parameters()
         self.add_cache_parameter()
         self.add_location_parameter()
+        self.add_advanced(QgsProcessingParameterCrs(
+            self.OUTPUT_CRS, self.tr("CRS of the results (empty: the first raster's; tiles of "
+                                     "rasters in other CRSs are reprojected)"), optional=True))
         self.add_model_parameters()
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Search results"), QgsProcessing.TypeVectorPolygon))
@@ -171,12 +177,20 @@ class TextSearch(IndexingAlgorithm):
         hits = pipeline.search(
             indexes, model, query, negatives, self.parameterAsInt(parameters, self.K, context),
             out, heatmap,
-            location_weight=self.parameterAsDouble(parameters, LOCATION_WEIGHT, context))
+            location_weight=self.parameterAsDouble(parameters, LOCATION_WEIGHT, context),
+            crs_wkt=self.output_crs_wkt(parameters, context))
         feedback.pushInfo(f"{len(hits)} tiles found; best score "
                           f"{hits[0]['score']:.3f}" if hits else "no tile found")
         return self.styled_results(context, [
             (OUTPUT, out, "search", f"Search: {query}"),
             (self.HEATMAP, heatmap, "heatmap", f"Similarity: {query}")])
+
+
+    def output_crs_wkt(self, parameters, context):
+        """The CRS the user chose for the results as WKT, or None for the first raster's."""
+        crs = self.parameterAsCrs(parameters, self.OUTPUT_CRS, context)
+        return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() \
+            else None
 
 
 class PromptMask(TerraLensAlgorithm):

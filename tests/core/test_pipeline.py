@@ -150,6 +150,31 @@ def test_search_writes_ranked_tiles_and_heatmap(tmp_path, spacenet, ortho, clip_
         pipeline.search([first], clip_model, "   ")
 
 
+def test_search_over_two_utm_zones_puts_every_hit_in_place(tmp_path, spacenet, clip_model):
+    """SpaceNet (UTM 16N) and the same scene warped to UTM 17N: every hit, from either raster,
+    lands on the scene in the output's CRS (the first raster's, or the one asked for)."""
+    zone17 = str(tmp_path / "atlanta_utm17.tif")
+    gdal.Warp(zone17, spacenet, dstSRS="EPSG:32617")
+    settings = TileSettings(tile_size=128)
+    indexes = [r.index for r in pipeline.index_rasters(
+        [("16N", spacenet, settings), ("17N", zone17, settings)], clip_model, tmp_path)]
+    out = tmp_path / "hits.gpkg"
+    hits = pipeline.search(indexes, clip_model, "houses", k=200, out_path=out)
+    assert {h["index"] for h in hits} == {0, 1}
+    minx, miny, maxx, maxy = raster_bounds(spacenet)
+    slack = 60.0  # metres: the warped raster's edges are slanted in UTM 16N
+    _, layer, rows = features(out)
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32616"
+    for row in rows:
+        left, right, bottom, top = row.GetGeometryRef().GetEnvelope()
+        assert minx - slack <= left and right <= maxx + slack, row["raster"]
+        assert miny - slack <= bottom and top <= maxy + slack, row["raster"]
+    in_17n = pipeline.search(indexes, clip_model, "houses", k=5,
+                             crs_wkt=indexes[1].crs_wkt)
+    x_17n = in_17n[0]["footprint"][0][0]
+    assert abs(x_17n - gdal.Open(zone17).GetGeoTransform()[0]) < 1000
+
+
 def test_prompt_mask_writes_polygons_and_probability(tmp_path, spacenet, wordpiece_model):
     out, prob = tmp_path / "mask.gpkg", tmp_path / "prob.tif"
     summary = pipeline.prompt_mask(spacenet, wordpiece_model, "building", out,

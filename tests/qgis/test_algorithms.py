@@ -78,6 +78,23 @@ def test_buildindex_then_textsearch_reuses_the_index(tmp_path, spacenet, tiny):
     assert QgsRasterLayer(first["HEATMAP"], "heat").isValid()
 
 
+def test_textsearch_over_two_utm_zones_reprojects_the_hits(tmp_path, spacenet, tiny):
+    zone17 = str(tmp_path / "atlanta_utm17.tif")
+    gdal.Warp(zone17, spacenet, dstSRS="EPSG:32617")
+    common = dict(INPUT=[spacenet, zone17], QUERY="houses", K=500, MODEL=tiny, TILE_SIZE=128,
+                  CACHE_DIR=str(tmp_path / "cache"))
+    first = vector(run("textsearch", OUTPUT=str(tmp_path / "a.gpkg"), **common)["OUTPUT"])
+    chosen = vector(run("textsearch", OUTPUT=str(tmp_path / "b.gpkg"), OUTPUT_CRS="EPSG:4326",
+                        **common)["OUTPUT"])
+    assert first.crs().authid() == "EPSG:32616" and chosen.crs().authid() == "EPSG:4326"
+    assert {f["raster"] for f in first.getFeatures()} == {spacenet, zone17}
+    scene = QgsRasterLayer(spacenet, "scene").extent().buffered(60.0)
+    assert all(scene.contains(f.geometry().boundingBox()) for f in first.getFeatures())
+    lon_lat = chosen.extent()
+    assert -84.5 < lon_lat.xMinimum() < lon_lat.xMaximum() < -84.3
+    assert 33.6 < lon_lat.yMinimum() < lon_lat.yMaximum() < 33.9
+
+
 def test_promptmask_writes_polygons_and_probability(tmp_path, spacenet, tiny):
     result = run("promptmask", INPUT=spacenet, PROMPT="building", THRESHOLD=0.3, MODEL=tiny,
                  TILE_SIZE=128, OUTPUT=str(tmp_path / "mask.gpkg"),

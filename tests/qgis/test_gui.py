@@ -169,6 +169,28 @@ def test_panel_reuses_an_index_built_by_the_processing_algorithm(panel, tiny, sp
     assert len(result_layers()) == 1
 
 
+def test_panel_search_over_two_utm_zones_puts_every_hit_in_place(panel, raster, tmp_path,
+                                                                  use_tiny):
+    from osgeo import gdal
+
+    zone17 = str(tmp_path / "atlanta_utm17.tif")
+    gdal.Warp(zone17, raster.source(), dstSRS="EPSG:32617")
+    QgsProject.instance().addMapLayer(QgsRasterLayer(zone17, "atlanta 17N"))
+    QgsProject.instance().setCrs(raster.crs())  # results come in the project's CRS
+    for item in panel._items():
+        item.setCheckState(Qt.CheckState.Checked)
+    panel.k_box.setValue(200)
+    search(panel, "houses")
+    layer = result_layers()[0]
+    assert {f["raster"] for f in layer.getFeatures()} == {raster.source(), zone17}
+    scene = raster.extent().buffered(60.0)
+    assert layer.crs() == raster.crs()
+    assert all(scene.contains(f.geometry().boundingBox()) for f in layer.getFeatures())
+    for row in range(panel.result_list.count()):
+        _rank, corners, _crs = panel.result_list.item(row).data(Qt.ItemDataRole.UserRole)
+        assert all(scene.contains(x, y) for x, y in corners)
+
+
 def test_clicking_a_result_zooms_to_it_and_selects_it(panel, stub_iface, raster, use_tiny):
     canvas = stub_iface.canvas
     canvas.setDestinationCrs(raster.crs())

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import location
-from ..geometry import polygon_from_ring
+from ..geometry import polygon_from_ring, transform_points
 from ..index import EXACT_SEARCH_LIMIT, search_indexes
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
@@ -14,14 +14,17 @@ PRIOR_CANDIDATES, PRIOR_CANDIDATES_PER_HIT = 5000, 50
 
 
 def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_path=None,
-           negative_weight=0.5, location_weight=0.0):
+           negative_weight=0.5, location_weight=0.0, crs_wkt=None):
     """Rank the tiles of one or more indexes against a free-text query.
 
     With `location_weight` > 0 each tile's score gains that weight times the similarity of the
     query to the tile's place (the bundle's location encoder; every tile is scored exactly).
+    Footprints are given, and written, in `crs_wkt` (None: the first index's CRS): tiles of
+    rasters in other CRSs are reprojected. The heat-map covers the first index only.
 
     Returns:
-        list of dicts (rank, score, index number, tile number, footprint corners), best first.
+        list of dicts (rank, score, index number, tile number, footprint corners in the output
+        CRS), best first.
     """
     if not query or not query.strip():
         raise ValueError("the query is empty: type what you are looking for, for example "
@@ -33,11 +36,13 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
                                   negative_weight, location_weight)
     else:
         hits = search_indexes(indexes, query_vector, k, negative_vectors, negative_weight)
+    crs_wkt = indexes[0].crs_wkt if crs_wkt is None else crs_wkt
     results = [{"rank": rank, "score": score, "index": number, "tile": tile,
-                "footprint": indexes[number].footprint(tile)}
+                "footprint": transform_points(indexes[number].footprint(tile),
+                                              indexes[number].crs_wkt, crs_wkt)}
                for rank, (number, tile, score) in enumerate(hits, start=1)]
     if out_path:
-        _write_search_results(out_path, indexes, results, query, negatives)
+        _write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
     if heatmap_path:
         scores = indexes[0].scores(query_vector, negative_vectors, negative_weight)
         if location_weight:
@@ -78,12 +83,12 @@ def _search_with_prior(indexes, model, query_vector, k, negatives, negative_weig
     return hits[:k]
 
 
-def _write_search_results(out_path, indexes, results, query, negatives):
+def _write_search_results(out_path, indexes, results, query, negatives, crs_wkt):
     record = {"model_id": indexes[0].provenance.get("model_id"), "query": query,
               "negatives": list(negatives),
               "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes]}
     fields = [("rank", "int"), ("score", "float"), ("query", "str"), ("raster", "str")]
-    with PolygonWriter(out_path, indexes[0].crs_wkt, fields, "search", record) as writer:
+    with PolygonWriter(out_path, crs_wkt, fields, "search", record) as writer:
         for hit in results:
             raster = indexes[hit["index"]].provenance.get("raster", {}).get("path", "")
             writer.add(polygon_from_ring(hit["footprint"]),

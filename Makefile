@@ -58,7 +58,7 @@ test-core:
 	$(PY) -m pytest tests/core
 
 test-qgis:
-	$(PY) -m pytest tests/qgis
+	$(PY) -m pytest tests/common tests/processing tests/gui
 
 test-headless:
 	$(PY) -m pytest tests/headless

@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from test_raster import make_tif
+from gdal_files import make_tif
 
 from terralens.plugin.core.batches import EncodedBatches, read_ahead
 from terralens.plugin.core.encoders import load_model

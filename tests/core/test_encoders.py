@@ -9,6 +9,7 @@ import pytest
 from terralens.plugin.core import encoders
 from terralens.plugin.core.bundle import BundleError
 from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.onnx_session import l2_normalise
 
 BUNDLES = ["tiny-wordpiece", "tiny-clip"]
 TEXTS = ["a forest", "a parking lot beside a river", "an airport with planes", "the sea"]
@@ -172,3 +173,14 @@ def test_wrong_dense_grid(wordpiece_copy):
     model = load_model(wordpiece_copy)
     with pytest.raises(BundleError, match="dense_grid of image encoder .rgb. is 7"):
         model.image.encode(tiles(1))
+
+
+def test_adapter_feeds_the_main_encoder(sensors):
+    pixels = np.random.default_rng(0).random((3, 1, 64, 64), dtype=np.float32)
+    normalised = (pixels - 0.5) / 0.5
+    adapted = np.concatenate([normalised, 0.5 * normalised, -normalised], axis=1)
+    main = sensors.image
+    expected = main.session.run([main.spec.embedding_output],
+                                {main.spec.input_name: adapted.astype(np.float32)})[0]
+    np.testing.assert_allclose(sensors.images["pan"].encode_embeddings(pixels),
+                               l2_normalise(expected, axis=1), atol=1e-5)

@@ -5,8 +5,6 @@ import pytest
 from osgeo import osr
 
 from terralens.plugin.core import masks
-from terralens.plugin.core.mosaic import Mosaic, resize_bilinear
-from terralens.plugin.core.tiling import Window
 
 
 def utm_wkt():
@@ -48,16 +46,6 @@ def test_smooth_attention_keeps_an_edge_between_different_features():
     assert smoothed[:, :2].min() > 0.99 and smoothed[:, 2:].max() < 0.01
     with pytest.raises(ValueError):
         masks.smooth_attention(values, features, window=2)
-
-
-def test_mosaic_averages_overlaps_and_marks_gaps():
-    mosaic = Mosaic(20, 10, (0, 1, 0, 10, 0, -1), max_side=20)
-    mosaic.add(Window(0, 0, 10, 10), np.ones((2, 2)))
-    mosaic.add(Window(5, 0, 10, 10), np.zeros((2, 2)))
-    out = mosaic.result()
-    assert out[:, :5].min() == 1 and np.isnan(out[:, 15:]).all()
-    assert 0 < out[5, 7] < 1
-    assert resize_bilinear(np.eye(2), 4, 4).shape == (4, 4)
 
 
 def test_polygonize_keeps_holes_filters_area_and_measures_means():

@@ -1,11 +1,11 @@
 """Tests of reading rasters as model tiles, on real scenes and small synthetic GeoTIFFs."""
 
 import inspect
-import os
 
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from gdal_files import make_tif
+from osgeo import gdal
 
 from terralens.plugin.core.raster import (
     RasterError,
@@ -24,27 +24,6 @@ def scenes(shared_data):
     return {"pan": folder / "spacenet_atlanta_pan.tif",
             "ortho": folder / "ortho_drone_small.tif",
             "s2": folder / "satclip_s2" / "patch_25630.tif"}
-
-
-def make_tif(path, arrays, dtype=gdal.GDT_UInt16, nodata=None, epsg=32633,
-             geotransform=(400000.0, 2.0, 0.0, 5000000.0, 0.0, -2.0), interps=None):
-    """Write a GeoTIFF with one band per array in `arrays`."""
-    arrays = [np.asarray(a) for a in arrays]
-    height, width = arrays[0].shape
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, len(arrays), dtype)
-    ds.SetGeoTransform(geotransform)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds.SetProjection(srs.ExportToWkt())
-    for number, array in enumerate(arrays, start=1):
-        band = ds.GetRasterBand(number)
-        band.WriteArray(array)
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-        if interps:
-            band.SetColorInterpretation(interps[number - 1])
-    ds = None
-    return str(path)
 
 
 def ramp(height, width, start=1000, step=1):
@@ -110,28 +89,6 @@ def test_rgba_ortho_takes_rgb_and_divides_bytes_by_255(scenes):
         assert batch.valid_fraction.tolist() == [1.0, 1.0]
         _, valid = read_window(source, batch.windows[0], 224)
         assert valid[:168].all() and not valid[169:].any()
-
-
-def test_sentinel2_band_mapping(scenes):
-    with RasterSource(scenes["s2"]) as source:
-        assert source.band_count == 12 and source.bands == [1, 2, 3]
-    with RasterSource(scenes["s2"], bands="4,3,2") as source:
-        assert source.bands == [4, 3, 2]
-        pixels, _ = read_window(source, Window(0, 0, 256, 256), 128)
-        assert pixels.shape == (3, 128, 128)
-        fp = source.fingerprint()
-    stat = scenes["s2"].stat()
-    assert fp == {"path": os.path.abspath(scenes["s2"]), "size": stat.st_size,
-                  "mtime": stat.st_mtime,
-                  "width": 256, "height": 256, "bands": [4, 3, 2], "data_type": "UInt16"}
-    with pytest.raises(RasterError, match="names band 13, but the raster has 12 bands"):
-        RasterSource(scenes["s2"], bands=[13, 3, 2])
-    with pytest.raises(RasterError, match="takes 3 bands .* names 2"):
-        RasterSource(scenes["s2"], bands=[4, 3])
-    with pytest.raises(RasterError, match="1-based band numbers"):
-        RasterSource(scenes["s2"], bands="red,green")
-    with pytest.raises(RasterError, match="names band 0"):
-        RasterSource(scenes["s2"], bands=[0, 1, 2])
 
 
 def test_gsd_resampling_averages_raster_pixels(scenes):
@@ -206,18 +163,6 @@ def test_geographic_crs_pixel_size_in_metres(tmp_path):
         assert width_m == pytest.approx(5.58, abs=0.02)  # 0.0001 deg of longitude at 60 N
         assert height_m == pytest.approx(11.14, abs=0.02)
         assert tile_px_for_gsd(source, 224, 10.0) == round(2240 / source.pixel_size_m)
-
-
-def test_thirteen_bands_any_mapping(tmp_path):
-    arrays = [np.full((20, 20), 100 * number) for number in range(1, 14)]
-    path = make_tif(tmp_path / "b13.tif", arrays)
-    with RasterSource(path) as source:
-        assert source.bands == [1, 2, 3]
-    with RasterSource(path, bands=[13, 12, 11], value_range=(0, 1300)) as source:
-        pixels, _ = read_window(source, Window(0, 0, 20, 20), 8)
-    np.testing.assert_allclose(pixels[:, 0, 0], [1.0, 1200 / 1300, 1100 / 1300], rtol=1e-6)
-    with RasterSource(path, bands=7) as source:  # one number feeds every model band
-        assert source.bands == [7, 7, 7]
 
 
 def test_small_and_single_pixel_rasters_give_one_padded_tile(tmp_path):

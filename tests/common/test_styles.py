@@ -1,0 +1,48 @@
+"""Result layers get their style when loaded: labels by category, search by score, rasters."""
+
+import numpy as np
+from gdal_files import make_tif
+from osgeo import gdal
+from qgis.core import QgsRasterLayer, QgsVectorLayer
+
+from terralens.plugin.common.styles import palette, style_on_load
+from terralens.plugin.core import pipeline
+from terralens.plugin.core.outputs import write_geotiff
+
+
+def test_palette_gives_distinct_colours():
+    colours = [c.name() for c in palette(12)]
+    assert len(set(colours)) == 12
+
+
+def test_labels_are_categorised_and_scores_graduated(qgis_app, tmp_path, wordpiece_model,
+                                                     spacenet):
+    out = tmp_path / "labels.gpkg"
+    pipeline.label_raster(spacenet, wordpiece_model, "roofs, trees, roads", out)
+    layer = QgsVectorLayer(str(out), "labels", "ogr")
+    style_on_load("labels").postProcessLayer(layer, None, None)
+    renderer = layer.renderer()
+    assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "label"
+    labels = {f["label"] for f in layer.getFeatures()}
+    assert {c.value() for c in renderer.categories()} == labels
+    index, _, _ = pipeline.index_raster(spacenet, wordpiece_model, cache_dir=tmp_path)
+    pipeline.search([index], wordpiece_model, "roofs", k=8, out_path=tmp_path / "hits.gpkg")
+    hits = QgsVectorLayer(str(tmp_path / "hits.gpkg"), "hits", "ogr")
+    style_on_load("search").postProcessLayer(hits, None, None)
+    assert hits.renderer().type() == "graduatedSymbol"
+    assert hits.renderer().classAttribute() == "score"
+
+
+def test_rasters_get_pseudocolour_and_classes_a_palette(qgis_app, tmp_path):
+    heat = tmp_path / "heat.tif"
+    make_tif(heat, [np.linspace(0, 1, 64).reshape(8, 8)], dtype=gdal.GDT_Float32)
+    layer = QgsRasterLayer(str(heat), "heat")
+    style_on_load("heatmap").postProcessLayer(layer, None, None)
+    assert layer.renderer().type() == "singlebandpseudocolor"
+    classes = tmp_path / "classes.tif"
+    write_geotiff(classes, np.array([[1, 2], [2, 0]], np.uint8), (0, 1, 0, 2, 0, -1), "",
+                  nodata=0, metadata={"classes": {"1": "forest", "2": "water"}})
+    layer = QgsRasterLayer(str(classes), "classes")
+    style_on_load("classes").postProcessLayer(layer, None, None)
+    assert layer.renderer().type() == "paletted"
+    assert [c.label for c in layer.renderer().classes()] == ["forest", "water"]

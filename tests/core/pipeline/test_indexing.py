@@ -1,0 +1,70 @@
+"""Tile indexes of rasters (pipeline.index_rasters): built once, reused from memory or disk."""
+
+import numpy as np
+import pytest
+from gdal_files import ramp_bands, wide_utm_raster
+
+from terralens.plugin.core import pipeline
+from terralens.plugin.core.run_control import Cancelled, RunControl
+from terralens.plugin.core.tiled_raster import TileSettings
+
+LABELS = "forest, river, parking lot, houses"
+PLACE_LABELS = ["forest", "river", "harbour", "desert"]
+
+
+@pytest.fixture()
+def raster(tmp_path):
+    return wide_utm_raster(tmp_path / "rgb.tif")
+
+
+def test_index_is_reused_until_something_changes(tmp_path, spacenet, clip_model):
+    settings = TileSettings(tile_size=128)
+    index, path, reused = pipeline.index_raster(spacenet, clip_model, settings, tmp_path)
+    assert not reused and path.is_file() and len(index) > 0
+    calls = clip_model.image.calls
+    again, path_again, reused = pipeline.index_raster(spacenet, clip_model, settings, tmp_path)
+    assert reused and path_again == path and clip_model.image.calls == calls
+    np.testing.assert_array_equal(again.embeddings, index.embeddings)
+    _, other_path, reused = pipeline.index_raster(spacenet, clip_model,
+                                                  TileSettings(tile_size=128, overlap=0.5),
+                                                  tmp_path)
+    assert not reused and other_path != path
+
+
+def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ortho, clip_model):
+    rasters = [("pan", spacenet, TileSettings(tile_size=128)),
+               ("ortho", ortho, TileSettings(tile_size=256))]
+    progress = []
+    first = pipeline.index_rasters(rasters, clip_model, tmp_path,
+                                   RunControl(lambda f, m: progress.append((f, m))))
+    assert [r.source for r in first] == ["built", "built"]
+    fractions = [f for f, _ in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert (0.5, "pan: 64/64 tiles") in progress
+    assert all(f > 0.5 for f, m in progress if m.startswith("ortho: "))
+    calls = clip_model.image.calls
+    memory = {first[0].key: first[0].index}
+    again = pipeline.index_rasters(rasters, clip_model, tmp_path, memory=memory)
+    assert [r.source for r in again] == ["memory", "disk"] and clip_model.image.calls == calls
+    assert again[0].index is first[0].index and again[1].key == first[1].key
+    assert [r.path for r in again] == [r.path for r in first]
+
+
+def test_index_rasters_stops_between_rasters_when_cancelled(tmp_path, spacenet, ortho,
+                                                           clip_model):
+    done = []
+    control = RunControl(lambda f, m: done.append(f), lambda: bool(done) and done[-1] >= 0.5)
+    with pytest.raises(Cancelled):
+        pipeline.index_rasters([("pan", spacenet, TileSettings(tile_size=128)),
+                                ("ortho", ortho, TileSettings(tile_size=256))],
+                               clip_model, tmp_path, control)
+    assert len(list(tmp_path.glob("ortho*"))) == 0
+
+
+def test_index_cache_tells_encoders_apart(sensors, tmp_path):
+    path = ramp_bands(tmp_path, 1, size=64)
+    settings = TileSettings(tile_size=32)
+    _, auto_path, _ = pipeline.index_raster(path, sensors, settings, cache_dir=tmp_path)
+    rgb_settings = TileSettings(tile_size=32, encoder="rgb")
+    _, rgb_path, reused = pipeline.index_raster(path, sensors, rgb_settings, cache_dir=tmp_path)
+    assert rgb_path != auto_path and not reused

@@ -1,0 +1,142 @@
+"""Zero-shot labelling of a whole raster (pipeline.label_raster) on real and small GeoTIFFs."""
+
+import numpy as np
+import pytest
+from gdal_files import features, make_tif, ramp_bands, raster_bounds, wide_utm_raster
+from osgeo import gdal, ogr
+
+from terralens.plugin.core import location, pipeline
+from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.labels import label_embeddings
+from terralens.plugin.core.outputs import read_metadata
+from terralens.plugin.core.run_control import Cancelled, RunControl
+from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
+
+LABELS = "forest, river, parking lot, houses"
+PLACE_LABELS = ["forest", "river", "harbour", "desert"]
+
+
+@pytest.fixture()
+def raster(tmp_path):
+    return wide_utm_raster(tmp_path / "rgb.tif")
+
+
+def test_label_raster_writes_ranked_labels_and_class_raster(tmp_path, ortho, wordpiece_model):
+    out, classes = tmp_path / "labels.gpkg", tmp_path / "classes.tif"
+    summary = pipeline.label_raster(ortho, wordpiece_model, LABELS, out,
+                                    TileSettings(tile_size=128), class_raster_path=classes)
+    dataset, layer, rows = features(out)
+    assert len(rows) == summary["tiles_encoded"] > 0
+    assert summary["tiles_encoded"] + summary["tiles_skipped"] == summary["tiles_total"]
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32633"
+    minx, miny, maxx, maxy = raster_bounds(ortho)
+    for row in rows:
+        assert row["score"] >= row["score_2"] >= row["score_3"]
+        assert row["label"] in LABELS and row["score"] + row["score_2"] <= 1 + 1e-6
+        gminx, gmaxx, gminy, gmaxy = row.GetGeometryRef().GetEnvelope()
+        assert gminx >= minx - 1e-6 and gmaxy <= maxy + 1e-6
+    assert sum(summary["label_counts"].values()) == len(rows)
+    assert read_metadata(out)["model_id"] == "tiny-wordpiece"
+    class_dataset = gdal.Open(str(classes))  # keep a reference: bands die with their dataset
+    band = class_dataset.GetRasterBand(1)
+    band.GetMetadata()  # GDAL 3.6's GeoTIFF driver reads the .aux.xml sidecar lazily
+    assert band.GetCategoryNames()[1:] == ["forest", "river", "parking lot", "houses"]
+    assert set(np.unique(band.ReadAsArray())) <= {0, 1, 2, 3, 4}
+
+
+def test_min_score_turns_tiles_unknown(tmp_path, ortho, wordpiece_model):
+    out = tmp_path / "labels.gpkg"
+    pipeline.label_raster(ortho, wordpiece_model, LABELS, out, TileSettings(tile_size=256),
+                          min_score=1.01, top_k=2)
+    _, _, rows = features(out)
+    assert {row["label"] for row in rows} == {"unknown"}
+
+
+def test_cancel_half_way_leaves_no_file(tmp_path, ortho, wordpiece_model):
+    polls = []
+
+    def is_cancelled():
+        polls.append(1)
+        return len(polls) > 2
+
+    progress = []
+    with pytest.raises(Cancelled):
+        pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "labels.gpkg",
+                              TileSettings(tile_size=64, batch_size=4),
+                              control=RunControl(lambda f, m: progress.append(f), is_cancelled))
+    assert list(tmp_path.iterdir()) == []
+    assert progress and 0 < progress[-1] < 1
+
+
+def test_geographic_16bit_raster_with_nodata(tmp_path, wordpiece_model):
+    data = np.random.default_rng(0).integers(100, 4000, (13, 256, 256)).astype(np.uint16)
+    data[:, :, :128] = 0  # left half is nodata
+    path = make_tif(tmp_path / "geo.tif", data, nodata=0, epsg=4326,
+                    geotransform=(-84.4, 0.00001, 0, 33.8, 0, -0.00001))
+    out = tmp_path / "labels.gpkg"
+    summary = pipeline.label_raster(path, wordpiece_model, LABELS, out,
+                                    TileSettings(tile_size=64, bands=[4, 3, 2]))
+    assert summary["tiles_encoded"] == 8 and summary["tiles_skipped"] == 8
+    _, layer, rows = features(out)
+    assert layer.GetSpatialRef().IsGeographic()
+    assert all(row.GetGeometryRef().GetEnvelope()[0] >= -84.4 + 128 * 0.00001 - 1e-9
+               for row in rows)
+
+
+def test_bad_band_mapping_is_a_clear_error(tmp_path, spacenet, wordpiece_model):
+    with pytest.raises(ValueError, match="band"):
+        pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "x.gpkg",
+                              TileSettings(bands=[1, 2, 5]))
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_extent_and_area_limit_the_tiles(tmp_path, spacenet, wordpiece_model):
+    minx, miny, maxx, maxy = raster_bounds(spacenet)
+    full = pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "all.gpkg",
+                                 TileSettings(tile_size=128))
+    quarter = (minx, (miny + maxy) / 2, (minx + maxx) / 2, maxy)
+    by_extent = pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "e.gpkg",
+                                      TileSettings(tile_size=128, extent=quarter))
+    triangle = (f"POLYGON(({minx + 1} {maxy - 1}, {minx + 100} {maxy - 1}, "
+                f"{minx + 1} {maxy - 100}, {minx + 1} {maxy - 1}))")
+    by_area = pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "a.gpkg",
+                                    TileSettings(tile_size=128, area_wkt=triangle))
+    assert by_area["tiles_total"] < by_extent["tiles_total"] < full["tiles_total"]
+    _, _, rows = features(tmp_path / "a.gpkg")
+    area = ogr.CreateGeometryFromWkt(triangle)
+    assert rows and all(row.GetGeometryRef().Intersects(area) for row in rows)
+    outside = (maxx + 10, maxy + 10, maxx + 20, maxy + 20)
+    with pytest.raises(ValueError, match="no tile"):
+        pipeline.label_raster(spacenet, wordpiece_model, LABELS, tmp_path / "o.gpkg",
+                              TileSettings(extent=outside))
+
+
+def test_a_strong_prior_decides_the_labels(sensors, raster, tmp_path):
+    settings = TileSettings(tile_size=32, gsd_m=0)
+    out = tmp_path / "prior.gpkg"
+    summary = pipeline.label_raster(raster, sensors, PLACE_LABELS, out, settings, templates="{}",
+                                    top_k=1, location_weight=1000.0)
+    vectors = label_embeddings(sensors.text, PLACE_LABELS, ["{}"])
+    tiled = open_tiled(raster, sensors, settings)
+    centres = location.window_centres(tiled.windows, tiled.source.geotransform)
+    best = location.prior_scores(sensors, centres, tiled.source.crs_wkt, vectors).argmax(axis=1)
+    expected = np.asarray(PLACE_LABELS)[best]
+    counts = {label: int((expected == label).sum()) for label in set(expected)}
+    assert summary["label_counts"] == counts
+    assert read_metadata(out)["parameters"]["location_weight"] == 1000.0
+
+
+def test_model_without_location_encoder_says_so(tiny, raster, tmp_path):
+    model = load_model(tiny)
+    with pytest.raises(location.LocationError, match="no location encoder"):
+        pipeline.label_raster(raster, model, PLACE_LABELS, tmp_path / "x.gpkg",
+                              TileSettings(tile_size=32), location_weight=1.0)
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_pan_raster_labelled_with_pan_encoder(sensors, tmp_path):
+    path = ramp_bands(tmp_path, 1, size=96)
+    out = tmp_path / "labels.gpkg"
+    pipeline.label_raster(path, sensors, "forest, river", out, TileSettings(tile_size=32))
+    from terralens.plugin.core.outputs import read_metadata
+    assert read_metadata(out)["image_encoder"] == "pan"

@@ -1,0 +1,38 @@
+"""Prompt masks over a whole raster (pipeline.prompt_mask): polygons, probability raster."""
+
+import numpy as np
+import pytest
+from gdal_files import features, wide_utm_raster
+from osgeo import gdal
+
+from terralens.plugin.core import pipeline
+from terralens.plugin.core.tiled_raster import TileSettings
+
+LABELS = "forest, river, parking lot, houses"
+PLACE_LABELS = ["forest", "river", "harbour", "desert"]
+
+
+@pytest.fixture()
+def raster(tmp_path):
+    return wide_utm_raster(tmp_path / "rgb.tif")
+
+
+def test_prompt_mask_writes_polygons_and_probability(tmp_path, spacenet, wordpiece_model):
+    out, prob = tmp_path / "mask.gpkg", tmp_path / "prob.tif"
+    summary = pipeline.prompt_mask(spacenet, wordpiece_model, "building", out,
+                                   TileSettings(tile_size=128), threshold=0.2,
+                                   probability_path=prob)
+    values = gdal.Open(str(prob)).ReadAsArray()
+    assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+    _, layer, rows = features(out)
+    assert len(rows) == summary["polygons"]
+    expected = int(((values >= 0.2) & np.isfinite(values)).any())
+    assert (len(rows) > 0) == bool(expected)
+    for row in rows:
+        assert row["prompt"] == "building" and 0.2 <= row["mean_score"] <= 1
+        assert row["area"] == pytest.approx(row.GetGeometryRef().GetArea(), rel=1e-6)
+    none = pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "none.gpkg",
+                                TileSettings(tile_size=256), threshold=1.01)
+    assert none["polygons"] == 0 and (tmp_path / "none.gpkg").is_file()
+    with pytest.raises(ValueError, match="prompt is empty"):
+        pipeline.prompt_mask(spacenet, wordpiece_model, "", tmp_path / "x.gpkg")

@@ -1,0 +1,37 @@
+"""What a user does and sees in the GUI tests: wait for QGIS, search, read bar and results."""
+
+import time
+
+import pytest
+from qgis.core import QgsApplication, QgsProject
+
+from terralens.plugin.gui.results import GROUP_NAME
+
+
+def wait_for(condition, timeout=20.0):
+    """Let QGIS run (task manager, queued signals) until `condition()` or fail at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout} s")
+        QgsApplication.processEvents()
+        time.sleep(0.005)
+
+
+def search(panel, query):
+    """Type `query` in the Search panel, press Enter, wait until the search task ends."""
+    panel.query_box.setEditText(query)
+    panel.query_box.lineEdit().returnPressed.emit()  # what Enter does
+    assert panel.task is not None, panel.status.text()
+    wait_for(lambda: panel.task is None)
+
+
+def bar_texts(iface):
+    """The texts of the message bar's items."""
+    return [item.text() for item in iface.message_bar.items()]
+
+
+def result_layers():
+    """The layers of the TerraLens results group, top first."""
+    group = QgsProject.instance().layerTreeRoot().findGroup(GROUP_NAME)
+    return [] if group is None else [node.layer() for node in group.findLayers()]

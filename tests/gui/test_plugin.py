@@ -1,0 +1,70 @@
+"""The plugin loads in QGIS: classFactory, Processing provider, toolbar and menu, unload."""
+
+import pytest
+from qgis.core import QgsApplication
+from qgis.PyQt.QtWidgets import QToolBar
+
+import terralens
+
+
+def provider_ids():
+    return [p.id() for p in QgsApplication.processingRegistry().providers()]
+
+
+def test_class_factory_works_without_iface(qgis_app):
+    plugin = terralens.classFactory(None)
+    plugin.initProcessing()
+    try:
+        assert "terralens" in provider_ids()
+        plugin.initProcessing()  # a second call must not register twice
+        assert provider_ids().count("terralens") == 1
+    finally:
+        plugin.unload()
+    assert "terralens" not in provider_ids()
+
+
+def test_init_gui_adds_toolbar_and_menu_and_unload_removes_them(qgis_app, stub_iface):
+    plugin = terralens.classFactory(stub_iface)
+    plugin.initGui()
+    toolbars = [toolbar for toolbar in stub_iface.window.findChildren(QToolBar)
+                if toolbar.windowTitle() == "TerraLens"]
+    assert len(toolbars) == 1
+    assert toolbars[0].actions(), "the toolbar has actions"
+    assert stub_iface.raster_menu.get("&TerraLens"), "the raster menu has a TerraLens entry"
+    assert "terralens" in provider_ids()
+
+    plugin.unload()
+    qgis_app.processEvents()
+    assert "terralens" not in provider_ids()
+    assert "&TerraLens" not in stub_iface.raster_menu
+    assert plugin.toolbar is None and plugin.actions == []
+
+
+def test_toolbar_has_the_job_actions_and_the_panel_toggle(plugin, stub_iface, raster):
+    toolbar = [t for t in stub_iface.window.findChildren(QToolBar)
+               if t.windowTitle() == "TerraLens"][0]
+    texts = [action.text() for action in toolbar.actions()]
+    assert texts == ["Label tiles…", "Search…", "Segment by prompt…", "Search panel"]
+    menu = [action.text() for action in stub_iface.raster_menu["&TerraLens"]]
+    assert "Models and settings…" in menu and "About TerraLens" in menu
+    assert all(not action.icon().isNull() for action in toolbar.actions())
+
+    toolbar.actions()[3].trigger()
+    assert plugin.panel is not None and plugin.panel.isVisibleTo(stub_iface.window)
+    assert plugin.panel.selected_rasters() == [("atlanta pan", raster.source())]
+    plugin.toggle_panel(False)
+    assert not plugin.panel.isVisibleTo(stub_iface.window)
+
+
+@pytest.mark.parametrize("number, algorithm", [(0, "zeroshotlabel"), (1, "textsearch"),
+                                               (2, "promptmask")])
+def test_actions_open_their_dialog_with_the_active_raster(plugin, stub_iface, raster, number,
+                                                          algorithm):
+    toolbar = [t for t in stub_iface.window.findChildren(QToolBar)
+               if t.windowTitle() == "TerraLens"][0]
+    toolbar.actions()[number].trigger()
+    dialog = plugin.dialogs[-1]
+    assert dialog.isVisible() and dialog.algorithm().id() == f"terralens:{algorithm}"
+    value = dialog.mainWidget().wrappers["INPUT"].parameterValue()
+    assert value in (raster.id(), [raster.id()], [raster.source()])
+    dialog.close()

@@ -1,0 +1,136 @@
+"""The Search panel: query, index once, answers from memory, results on the map, errors."""
+
+
+from gui_steps import bar_texts, result_layers, search, wait_for
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt
+
+import terralens
+from terralens.plugin.core import registry
+from terralens.plugin.core.onnx_session import INSTALL_HINT
+from terralens.plugin.gui.history import load_history
+from terralens.plugin.gui.search_panel import SearchPanel
+from terralens.plugin.gui.settings import Settings, save_settings
+
+
+def test_panel_search_builds_the_index_once_then_answers_from_memory(panel, stub_iface, tiny,
+                                                                     use_tiny):
+    assert panel.selected_rasters() == [("atlanta pan", stub_iface.active_layer.source())]
+    progress, tasks = [], []
+    panel.progress.valueChanged.connect(progress.append)
+    QgsApplication.taskManager().taskAdded.connect(tasks.append)
+    search(panel, "houses with a pool")
+    QgsApplication.taskManager().taskAdded.disconnect(tasks.append)
+    assert len(tasks) == 1, "the search ran as a task of QGIS's task manager"
+    assert progress and max(progress) > 50, "the panel showed the indexing progress"
+    assert panel.status.text().startswith("20 tiles"), panel.status.text()
+    layers = result_layers()
+    assert [layer.name() for layer in layers] == ["Search: houses with a pool"]
+    features = sorted(layers[0].getFeatures(), key=lambda f: f["rank"])
+    assert [f["rank"] for f in features] == list(range(1, 21))
+    scores = [f["score"] for f in features]
+    assert scores == sorted(scores, reverse=True)
+    assert layers[0].renderer().type() == "graduatedSymbol"  # the search style
+    assert panel.result_list.count() == 20
+    calls = registry.cached_model(tiny).image.calls
+    assert calls > 0 and len(panel.memory) == 1
+
+    search(panel, "parking lot")
+    assert registry.cached_model(tiny).image.calls == calls, "no tile was encoded again"
+    assert [layer.name() for layer in result_layers()] == ["Search: parking lot",
+                                                           "Search: houses with a pool"]
+    assert load_history(QgsProject.instance()) == ["parking lot", "houses with a pool"]
+    offered = [panel.query_box.itemText(i) for i in range(panel.query_box.count())]
+    assert offered == ["parking lot", "houses with a pool"]
+
+
+def test_panel_reuses_an_index_built_by_the_processing_algorithm(panel, tiny, spacenet,
+                                                                  use_tiny):
+    import processing
+
+    plugin = terralens.classFactory(None)
+    plugin.initProcessing()
+    try:
+        processing.run("terralens:buildindex", {"INPUT": [spacenet], "MODEL": tiny})
+    finally:
+        plugin.unload()
+    calls = registry.cached_model(tiny).image.calls
+    search(panel, "roads")
+    assert registry.cached_model(tiny).image.calls == calls
+    assert len(result_layers()) == 1
+
+
+def test_panel_search_over_two_utm_zones_puts_every_hit_in_place(panel, raster, tmp_path,
+                                                                  use_tiny):
+    from osgeo import gdal
+
+    zone17 = str(tmp_path / "atlanta_utm17.tif")
+    gdal.Warp(zone17, raster.source(), dstSRS="EPSG:32617")
+    QgsProject.instance().addMapLayer(QgsRasterLayer(zone17, "atlanta 17N"))
+    QgsProject.instance().setCrs(raster.crs())  # results come in the project's CRS
+    for item in panel._items():
+        item.setCheckState(Qt.CheckState.Checked)
+    panel.k_box.setValue(200)
+    search(panel, "houses")
+    layer = result_layers()[0]
+    assert {f["raster"] for f in layer.getFeatures()} == {raster.source(), zone17}
+    scene = raster.extent().buffered(60.0)
+    assert layer.crs() == raster.crs()
+    assert all(scene.contains(f.geometry().boundingBox()) for f in layer.getFeatures())
+    for row in range(panel.result_list.count()):
+        _rank, corners, _crs = panel.result_list.item(row).data(Qt.ItemDataRole.UserRole)
+        assert all(scene.contains(x, y) for x, y in corners)
+
+
+def test_clicking_a_result_zooms_to_it_and_selects_it(panel, stub_iface, raster, use_tiny):
+    canvas = stub_iface.canvas
+    canvas.setDestinationCrs(raster.crs())
+    canvas.setExtent(raster.extent())
+    search(panel, "trees")
+    item = panel.result_list.item(2)
+    rank, corners, _crs = item.data(Qt.ItemDataRole.UserRole)
+    panel.zoom_to_item(item)
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    extent = canvas.extent()
+    assert extent.xMinimum() <= min(xs) and extent.xMaximum() >= max(xs)
+    assert extent.yMinimum() <= min(ys) and extent.yMaximum() >= max(ys)
+    # zoomed in on the tile (the canvas widget's aspect ratio widens one side)
+    assert min(extent.width(), extent.height()) < raster.extent().width() / 3
+    assert abs(extent.center().x() - (min(xs) + max(xs)) / 2) < 1.0
+    layer = result_layers()[0]
+    assert [f["rank"] for f in layer.selectedFeatures()] == [rank]
+
+
+def test_cancel_adds_nothing(panel, use_tiny):
+    panel.query_box.setEditText("roads")
+    panel.run_query()
+    panel.cancel()
+    wait_for(lambda: panel.task is None)
+    assert panel.status.text().startswith("Cancelled")
+    assert result_layers() == []
+
+
+def test_search_errors_go_to_the_message_bar(panel, stub_iface, tmp_path):
+    save_settings(Settings(default_bundle=str(tmp_path / "no-such-bundle")))
+    search(panel, "roads")
+    texts = bar_texts(stub_iface)
+    assert texts and "no-such-bundle" in texts[-1]
+    assert panel.status.text().startswith("Search failed")
+    assert result_layers() == []
+
+
+def test_panel_needs_a_query_and_a_raster(stub_iface, qgis_app):
+    panel = SearchPanel(stub_iface, stub_iface.window)
+    try:
+        panel.run_query("   ")
+        assert "Type what you look for" in panel.status.text()
+        panel.run_query("roads")
+        assert "Tick at least one raster" in panel.status.text() and panel.task is None
+    finally:
+        panel.disconnect_project()
+
+
+def test_panel_refuses_to_search_without_onnxruntime(no_onnxruntime, panel, stub_iface):
+    panel.run_query("roads")
+    assert panel.task is None and "onnxruntime is missing" in panel.status.text()
+    assert bar_texts(stub_iface)[0].startswith(INSTALL_HINT)

@@ -1,0 +1,20 @@
+"""The `terralens` Processing provider: its id, name, icon and algorithms."""
+
+from qgis.core import QgsApplication
+
+import terralens
+
+
+def provider_ids():
+    return [p.id() for p in QgsApplication.processingRegistry().providers()]
+
+
+def test_provider_metadata(qgis_app):
+    plugin = terralens.classFactory(None)
+    plugin.initProcessing()
+    try:
+        provider = QgsApplication.processingRegistry().providerById("terralens")
+        assert provider.name() == "TerraLens"
+        assert not provider.icon().isNull()
+    finally:
+        plugin.unload()

@@ -5,10 +5,6 @@ from qgis.core import QgsApplication
 import terralens
 
 
-def provider_ids():
-    return [p.id() for p in QgsApplication.processingRegistry().providers()]
-
-
 def test_provider_metadata(qgis_app):
     plugin = terralens.classFactory(None)
     plugin.initProcessing()

@@ -2,19 +2,11 @@
 
 import numpy as np
 import pytest
-from gdal_files import ramp_bands, wide_utm_raster
+from gdal_files import ramp_bands
 
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.run_control import Cancelled, RunControl
 from terralens.plugin.core.tiled_raster import TileSettings
-
-LABELS = "forest, river, parking lot, houses"
-PLACE_LABELS = ["forest", "river", "harbour", "desert"]
-
-
-@pytest.fixture()
-def raster(tmp_path):
-    return wide_utm_raster(tmp_path / "rgb.tif")
 
 
 def test_index_is_reused_until_something_changes(tmp_path, spacenet, clip_model):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from gdal_files import features, make_tif, ramp_bands, raster_bounds, wide_utm_raster
+from gdal_files import features, make_tif, ramp_bands, raster_bounds
 from osgeo import gdal, ogr
 
 from terralens.plugin.core import location, pipeline
@@ -14,11 +14,6 @@ from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 
 LABELS = "forest, river, parking lot, houses"
 PLACE_LABELS = ["forest", "river", "harbour", "desert"]
-
-
-@pytest.fixture()
-def raster(tmp_path):
-    return wide_utm_raster(tmp_path / "rgb.tif")
 
 
 def test_label_raster_writes_ranked_labels_and_class_raster(tmp_path, ortho, wordpiece_model):

@@ -2,19 +2,11 @@
 
 import numpy as np
 import pytest
-from gdal_files import features, wide_utm_raster
+from gdal_files import features
 from osgeo import gdal
 
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.tiled_raster import TileSettings
-
-LABELS = "forest, river, parking lot, houses"
-PLACE_LABELS = ["forest", "river", "harbour", "desert"]
-
-
-@pytest.fixture()
-def raster(tmp_path):
-    return wide_utm_raster(tmp_path / "rgb.tif")
 
 
 def test_prompt_mask_writes_polygons_and_probability(tmp_path, spacenet, wordpiece_model):

@@ -2,20 +2,12 @@
 
 import numpy as np
 import pytest
-from gdal_files import features, raster_bounds, wide_utm_raster
+from gdal_files import features, raster_bounds
 from osgeo import gdal
 
 from terralens.plugin.core import location, pipeline
 from terralens.plugin.core.pipeline import text_search
 from terralens.plugin.core.tiled_raster import TileSettings
-
-LABELS = "forest, river, parking lot, houses"
-PLACE_LABELS = ["forest", "river", "harbour", "desert"]
-
-
-@pytest.fixture()
-def raster(tmp_path):
-    return wide_utm_raster(tmp_path / "rgb.tif")
 
 
 def test_search_writes_ranked_tiles_and_heatmap(tmp_path, spacenet, ortho, clip_model):

@@ -1,4 +1,4 @@
-"""Run qgis_process in a throw-away QGIS profile where the TerraLens checkout is installed."""
+"""Run qgis_process, or QGIS in a window under Xvfb, in a throw-away profile holding TerraLens."""
 
 import json
 import os
@@ -13,23 +13,32 @@ PLUGINS_DIR = ".local/share/QGIS/QGIS3/profiles/default/python/plugins"
 
 
 class QgisProcess:
-    """qgis_process with HOME pointing at a profile holding the plugin `terralens`."""
+    """qgis_process with HOME pointing at a profile holding the plugin `terralens`.
 
-    def __init__(self, home, repo_root):
+    With `venv_packages` QGIS's Python also sees the test venv's packages (onnxruntime) through
+    PYTHONPATH; without it QGIS runs as a user's does, with the plugin's own packages folder.
+    """
+
+    def __init__(self, home, repo_root, venv_packages=True):
         if QGIS_PROCESS is None:
             raise FileNotFoundError("qgis_process not found: run `make setup` (it installs QGIS)")
         self.home = Path(home)
-        plugins = self.home / PLUGINS_DIR
-        plugins.mkdir(parents=True, exist_ok=True)
-        link = plugins / "terralens"
+        self.plugins = self.home / PLUGINS_DIR
+        self.plugins.mkdir(parents=True, exist_ok=True)
+        link = self.plugins / "terralens"
         if not link.exists():
             link.symlink_to(Path(repo_root).resolve(), target_is_directory=True)
-        self.env = dict(os.environ, HOME=str(self.home), QT_QPA_PLATFORM="offscreen")
-        # QGIS's embedded Python must see the venv's onnxruntime, as a user's QGIS sees the
-        # packages installed into its user site.
-        venv_site = sysconfig.get_paths()["purelib"]
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (venv_site, os.environ.get("PYTHONPATH", "")) if p)
+        self.env = dict(os.environ, HOME=str(self.home), QT_QPA_PLATFORM="offscreen",
+                        XDG_RUNTIME_DIR=str(self.home / "run"))
+        self.env.pop("PYTHONPATH", None)
+        if venv_packages:
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (sysconfig.get_paths()["purelib"], os.environ.get("PYTHONPATH", ""))
+                if p)
+
+    @property
+    def profile(self):
+        return self.plugins.parent.parent
 
     def run(self, *args, timeout=600, check=True):
         """Run `qgis_process ARGS`; raise with its output when it fails and `check` is set."""
@@ -47,3 +56,17 @@ class QgisProcess:
 
     def enable_plugin(self):
         self.run("plugins", "enable", "terralens")
+
+    def run_window(self, script, timeout=300):
+        """Start QGIS in a window under Xvfb with the plugin enabled and run `script` in it
+        (`qgis.bin --code`); return the finished process (the script ends QGIS itself)."""
+        ini = self.profile / "QGIS" / "QGIS3.ini"
+        ini.parent.mkdir(parents=True, exist_ok=True)
+        ini.write_text("[PythonPlugins]\nterralens=true\n\n[qgis]\ncheckVersion=false\n"
+                       "showTips=false\n")
+        env = dict(self.env)
+        env.pop("QT_QPA_PLATFORM")
+        return subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", "qgis.bin",
+                               "--nologo", "--noversioncheck", "--code", str(script)],
+                              env=env, cwd=str(self.home), capture_output=True, text=True,
+                              timeout=timeout)

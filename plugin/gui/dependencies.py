@@ -1,141 +1,133 @@
-"""Is onnxruntime importable in QGIS's Python? If not: say so, offer to install it, in a task."""
+"""The message-bar offer to install onnxruntime (missing or broken), run as a background task.
 
-import importlib.util
-import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
+Qt pitfall avoided here (it crashed QGIS 3.22 on the Install click after a restart): a slot that
+is a closure over its own button makes a reference cycle that Python's garbage collector may
+free while Qt still holds the connection. The offer is a long-lived object owned by the plugin;
+buttons call its bound methods, and it checks that its widgets still exist before using them.
+"""
 
-from qgis.core import Qgis
-from qgis.PyQt.QtWidgets import QPushButton
+from qgis.core import Qgis, QgsMessageLog
+from qgis.gui import QgsMessageBarItem
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QMessageBox, QPushButton
 
-from ..core.onnx_session import INSTALL_HINT
-from ..core.run_control import Cancelled
-from .tasks import WorkTask, start
+from ..common import packages, pip_install
+from .tasks import LOG_TAG, WorkTask, start
 
-PACKAGE = "onnxruntime"
-INSTALL_TIMEOUT_S = 900
+SHORT_TEXT = {packages.MISSING: "TerraLens needs onnxruntime, the engine that runs its models.",
+              packages.BROKEN: "TerraLens cannot load onnxruntime (it does not import here)."}
 
 
 def missing_packages():
-    """Names of the Python packages TerraLens needs and cannot find (without importing them)."""
-    return [name for name in (PACKAGE,) if importlib.util.find_spec(name) is None]
+    """["onnxruntime"] when it cannot be used (missing or broken), else []."""
+    return [] if packages.status().ok else ["onnxruntime"]
 
 
-def qgis_python():
-    """The Python interpreter QGIS embeds, as a path to run pip with.
+class DependencyOffer:
+    """Shows what is missing with an Install button and the whole command; runs the install.
 
-    Inside QGIS `sys.executable` is often the QGIS program itself, so look for the interpreter
-    of the running version in QGIS's Python prefix: Linux `/usr/bin/python3.X`, Windows
-    (OSGeo4W) `...\\apps\\Python3X\\python.exe`, macOS
-    `QGIS.app/Contents/MacOS/bin/python3`. A bare `python3` on the PATH may be another Python
-    (pyenv, conda), so it is the last resort.
+    Attributes:
+        item: the message-bar item on show (None, or a deleted one after the user closed it).
+        task: the running install task, or None.
     """
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    executable = Path(sys.executable or "")
-    candidates = []
-    if executable.name.lower().startswith("python"):
-        candidates.append(executable)
-    for prefix in (Path(sys.prefix), Path(sys.base_prefix)):
-        candidates += [prefix / "bin" / f"python{version}", prefix / "bin" / "python3",
-                       prefix / "python.exe", prefix / "python3.exe"]
-    candidates += [executable.parent / "bin" / "python3", executable.parent / "python3.exe",
-                   executable.parent / "python.exe"]
-    for candidate in candidates:
-        if candidate.is_file():
-            return str(candidate)
-    return shutil.which(f"python{version}") or shutil.which("python3") or "python3"
 
+    def __init__(self, iface, installer=pip_install.install):
+        self.iface = iface
+        self.installer = installer
+        self.item = None
+        self.install_button = None
+        self.task = None
+        self.status = None
+        self.closed = False
 
-def numpy_pin():
-    """Keep the numpy major version QGIS was built with (QGIS 3.22's modules need numpy 1)."""
-    try:
-        import numpy
+    def show_if_needed(self):
+        """Show the offer when onnxruntime cannot be used; return whether it was shown."""
+        if self.closed:
+            return False
+        self.status = packages.status()
+        if self.status.ok:
+            return False
+        if not self._alive(self.item):
+            self._push()
+        return True
 
-        return f"numpy<{int(numpy.__version__.split('.')[0]) + 1}"
-    except ImportError:
-        return "numpy<2"
+    def _push(self):
+        text = f"{SHORT_TEXT[self.status.state]} {self.status.detail}."
+        self.item = QgsMessageBarItem("TerraLens", text, Qgis.MessageLevel.Warning, 0)
+        self.install_button = QPushButton("Install", self.item)
+        self.install_button.setToolTip(f"Runs: {packages.manual_command()}")
+        self.install_button.clicked.connect(self.install)
+        command_button = QPushButton("Show command", self.item)
+        command_button.clicked.connect(self.show_command)
+        self.item.layout().addWidget(self.install_button)
+        self.item.layout().addWidget(command_button)
+        self.iface.messageBar().pushItem(self.item)
+        QgsMessageLog.logMessage(packages.missing_message(self.status), LOG_TAG,
+                                 Qgis.MessageLevel.Warning)
 
+    @staticmethod
+    def _alive(widget):
+        return widget is not None and not sip.isdeleted(widget)
 
-def install_command():
-    """The pip command (a list) that installs onnxruntime for the current user."""
-    return [qgis_python(), "-m", "pip", "install", "--user", PACKAGE, numpy_pin()]
+    def show_command(self):
+        """The whole manual command, selectable (the message bar cuts long text)."""
+        box = QMessageBox(QMessageBox.Icon.Information, "Install onnxruntime for TerraLens",
+                          packages.missing_message(self.status or packages.status()),
+                          QMessageBox.StandardButton.Close, self.iface.mainWindow())
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setDetailedText(packages.manual_command())
+        box.exec()
 
+    def install(self, _checked=False):
+        """Run the install in a QgsTask; report on the message bar when it ends."""
+        if self.task is not None:
+            return self.task
+        if self._alive(self.install_button):
+            self.install_button.setEnabled(False)
+            self.install_button.setText("Installing…")
+        self.task = WorkTask("TerraLens: installing onnxruntime", self._work, self.failed)
+        return start(self.task)
 
-def command_text(command=None):
-    """`install_command()` as one line to paste into a terminal."""
-    return " ".join(f'"{part}"' if (" " in part or "<" in part) else part
-                    for part in (command or install_command()))
-
-
-def missing_message():
-    """The warning text: the core's install hint (the same words Processing shows) + command."""
-    return f"{INSTALL_HINT}. To install it by hand, run: {command_text()}"
-
-
-def warn_if_missing(iface):
-    """Show a message-bar warning with an Install button when onnxruntime is missing.
-
-    Returns:
-        True when something is missing (the warning is shown), False when all is there.
-    """
-    if not missing_packages():
-        return False
-    bar = iface.messageBar()
-    widget = bar.createMessage("TerraLens", missing_message())
-    button = QPushButton("Install", widget)
-    button.clicked.connect(lambda: install(iface, button))
-    widget.layout().addWidget(button)
-    bar.pushWidget(widget, Qgis.MessageLevel.Warning)
-    return True
-
-
-def run_pip(command, control=None, timeout_s=INSTALL_TIMEOUT_S):
-    """Run pip, stopping it when `control` is cancelled; return its output.
-
-    Raises:
-        RuntimeError: pip failed or took longer than `timeout_s` (with the end of its output
-            and the command to run by hand).
-        Cancelled: the user cancelled the task.
-    """
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def _work(self, control):
         try:
-            output, _ = process.communicate(timeout=0.5)
-            break
-        except subprocess.TimeoutExpired:
-            cancelled = control is not None and control.is_cancelled and control.is_cancelled()
-            if cancelled or time.monotonic() > deadline:
-                process.kill()
-                process.communicate()
-                if cancelled:
-                    raise Cancelled("pip was stopped") from None
-                raise RuntimeError(f"pip took longer than {timeout_s} s; run by hand: "
-                                   f"{command_text(command)}") from None
-    if process.returncode != 0:
-        raise RuntimeError(f"pip failed (exit {process.returncode}): {output.strip()[-400:]} "
-                           f"Run by hand: {command_text(command)}")
-    return output
+            record = self.installer(control)
+        except pip_install.InstallError as err:  # the whole pip output goes to the log panel
+            QgsMessageLog.logMessage(err.details or str(err), LOG_TAG, Qgis.MessageLevel.Info)
+            raise
+        return lambda: self.succeeded(record)
 
+    def succeeded(self, record):
+        self.task = None
+        self._close_item()
+        numpy_note = (f" (with numpy {record['numpy']}, as QGIS's numpy is too old for it)"
+                      if record.get("numpy") else "")
+        self.iface.messageBar().pushMessage(
+            "TerraLens", f"onnxruntime {record.get('onnxruntime', '')} is installed in "
+            f"{packages.packages_dir()}{numpy_note}: TerraLens is ready.",
+            Qgis.MessageLevel.Success, 0)
 
-def install(iface, button=None, command=None):
-    """Install onnxruntime in a QgsTask; report success or failure on the message bar."""
-    command = command or install_command()
-    if button is not None:
-        button.setEnabled(False)
-    bar = iface.messageBar()
+    def failed(self, message):
+        self.task = None
+        if self._alive(self.install_button):
+            self.install_button.setEnabled(True)
+            self.install_button.setText("Install")
+        QgsMessageLog.logMessage(f"Installing onnxruntime failed: {message}", LOG_TAG,
+                                 Qgis.MessageLevel.Critical)
+        self.iface.messageBar().pushMessage(
+            "TerraLens", f"Installing onnxruntime failed: {message}",
+            Qgis.MessageLevel.Critical, 0)
 
-    def work(control):
-        run_pip(command, control)
-        return lambda: bar.pushMessage("TerraLens", "onnxruntime is installed: restart QGIS "
-                                       "to use it.", Qgis.MessageLevel.Success, 0)
+    def _close_item(self):
+        if self._alive(self.item):
+            self.iface.messageBar().popWidget(self.item)
+        self.item = self.install_button = None
 
-    def failed(message):
-        bar.pushMessage("TerraLens", message, Qgis.MessageLevel.Critical, 0)
-        if button is not None:
-            button.setEnabled(True)
+    def close(self):
+        """Remove the offer (plugin unload); a running install is stopped, its result ignored."""
+        self.closed = True
+        if self.task is not None:
+            self.task.detach()
+            self.task = None
+        self._close_item()
 
-    return start(WorkTask("TerraLens: installing onnxruntime", work, failed))

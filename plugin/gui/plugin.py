@@ -1,7 +1,7 @@
 """The plugin object QGIS creates: registers the Processing provider, adds toolbar and menu."""
 
 from qgis.core import QgsApplication, QgsMapLayerType
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
 
@@ -30,6 +30,7 @@ class TerraLensPlugin:
         self.panel = None
         self.panel_action = None
         self.dialogs = []  # open algorithm dialogs (non-modal: kept alive here)
+        self.offer = None  # the install offer for onnxruntime (dependencies.DependencyOffer)
 
     def initProcessing(self):  # noqa: N802 (name fixed by QGIS)
         """Register the `terralens` provider once."""
@@ -50,9 +51,11 @@ class TerraLensPlugin:
         self.panel_action.setCheckable(True)
         self._add_action("Models and settings…", "models.png", self.show_models, toolbar=False)
         self._add_action("About TerraLens", "icon.png", self.show_about, toolbar=False)
-        from .dependencies import warn_if_missing
+        from .dependencies import DependencyOffer
 
-        warn_if_missing(self.iface)
+        self.offer = DependencyOffer(self.iface)
+        # after QGIS has started: checking imports onnxruntime, which takes a moment
+        QTimer.singleShot(0, self.offer.show_if_needed)
 
     def _add_action(self, text, icon, callback, toolbar=True):
         action = QAction(QIcon(str(RESOURCES_DIR / icon)), text, self.iface.mainWindow())
@@ -96,7 +99,7 @@ class TerraLensPlugin:
         if self.panel is None:
             from .search_panel import SearchPanel
 
-            self.panel = SearchPanel(self.iface, self.iface.mainWindow())
+            self.panel = SearchPanel(self.iface, self.iface.mainWindow(), self.offer)
             self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
             self.panel.visibilityChanged.connect(self.panel_action.setChecked)
         self.panel.setVisible(bool(visible))
@@ -124,6 +127,9 @@ class TerraLensPlugin:
 
     def unload(self):
         """Remove everything initGui and initProcessing added."""
+        if self.offer is not None:
+            self.offer.close()
+            self.offer = None
         if self.panel is not None:
             self.panel.disconnect_project()
             self.iface.removeDockWidget(self.panel)

@@ -27,7 +27,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .dependencies import missing_packages, warn_if_missing
+from .dependencies import DependencyOffer, missing_packages
 from .history import load_history, remember_query
 from .results import add_result_layer, footprint_rectangle, select_rank, zoom_to
 from .search_job import SearchRequest, run_search
@@ -54,10 +54,11 @@ class SearchPanel(QDockWidget):
         result_layer_id: id of the latest result layer.
     """
 
-    def __init__(self, iface, parent=None):
+    def __init__(self, iface, parent=None, offer=None):
         super().__init__("TerraLens search", parent)
         self.setObjectName("TerraLensSearchPanel")
         self.iface = iface
+        self.offer = offer or DependencyOffer(iface)  # the plugin's, shared with its toolbar
         self.memory = {}
         self.task = None
         self.pending = None
@@ -172,8 +173,8 @@ class SearchPanel(QDockWidget):
         if not rasters:
             return self.report("Tick at least one raster (add one to the project first).")
         if missing_packages():
-            warn_if_missing(self.iface)
-            return self.report("onnxruntime is missing: see the message bar.")
+            self.offer.show_if_needed()
+            return self.report("onnxruntime is missing or broken: see the message bar.")
         if self.task is not None:
             self.pending = query
             return self.report(f"Will search '{query}' when the running search ends.")

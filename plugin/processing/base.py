@@ -15,6 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ..common.packages import missing_message
 from ..common.settings_keys import default_bundle_setting, user_models_dir
 from ..common.styles import style_on_load
 from ..core.run_control import Cancelled, RunControl
@@ -64,7 +65,10 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self.tr("Cancelled: nothing was written.")) from None
         except QgsProcessingException:
             raise
-        except (ValueError, OSError, ImportError) as err:
+        except ImportError as err:
+            # onnxruntime missing or broken: the same words and command as the desktop shows
+            raise QgsProcessingException(missing_message() or str(err)) from None
+        except (ValueError, OSError) as err:
             # the core's errors already say what to change; show them without a traceback
             raise QgsProcessingException(str(err)) from None
 

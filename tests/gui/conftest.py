@@ -6,7 +6,7 @@ import pytest
 from qgis.core import QgsProject, QgsRasterLayer
 
 import terralens
-from terralens.plugin.gui import dependencies
+from terralens.plugin.common import packages
 from terralens.plugin.gui.search_panel import SearchPanel
 from terralens.plugin.gui.settings import Settings, save_settings
 
@@ -48,6 +48,7 @@ def panel(stub_iface, raster):
 
 @pytest.fixture
 def no_onnxruntime(monkeypatch):
+    """onnxruntime looks missing (Python cannot find it) for the plugin's checks."""
     real = importlib.util.find_spec
-    monkeypatch.setattr(dependencies.importlib.util, "find_spec",
+    monkeypatch.setattr(packages.importlib.util, "find_spec",
                         lambda name, *a: None if name == "onnxruntime" else real(name, *a))

@@ -7,7 +7,6 @@ from qgis.PyQt.QtCore import Qt
 
 import terralens
 from terralens.plugin.core import registry
-from terralens.plugin.core.onnx_session import INSTALL_HINT
 from terralens.plugin.gui.history import load_history
 from terralens.plugin.gui.search_panel import SearchPanel
 from terralens.plugin.gui.settings import Settings, save_settings
@@ -133,4 +132,4 @@ def test_panel_needs_a_query_and_a_raster(stub_iface, qgis_app):
 def test_panel_refuses_to_search_without_onnxruntime(no_onnxruntime, panel, stub_iface):
     panel.run_query("roads")
     assert panel.task is None and "onnxruntime is missing" in panel.status.text()
-    assert bar_texts(stub_iface)[0].startswith(INSTALL_HINT)
+    assert bar_texts(stub_iface)[0].startswith("TerraLens needs onnxruntime")

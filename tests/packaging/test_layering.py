@@ -31,7 +31,8 @@ class Layer:
 
 
 LAYERS = [
-    Layer("__init__.py", "QGIS entry point (`classFactory`)", "`plugin.gui`, lazily",
+    Layer("__init__.py", "QGIS entry point (`classFactory`)",
+          "`plugin.common` and `plugin.gui`, lazily",
           only_lazily=("",)),
     Layer("plugin/gui", "toolbar, menu, Search panel, dialogs, background tasks",
           "everything below, `qgis.gui`, `qgis.PyQt`",

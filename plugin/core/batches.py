@@ -24,6 +24,10 @@ class EncodedBatches:
         batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, encoder.spec.size,
                                             tiled.settings.batch_size, windows=tiled.windows)
         read, self.tiles_encoded = 0, 0
+        for warning in tiled.warnings:
+            control.warn(warning)
+        control.report(0.0, f"Encoding {tiled.windows_total} tiles of {tiled.tile_px} x "
+                            f"{tiled.tile_px} pixels")
         for batch in read_ahead(batches, depth=2):
             control.check()
             if self.dense:
@@ -32,8 +36,7 @@ class EncodedBatches:
                 embeddings, dense_maps = encoder.encode_embeddings(batch.pixels), None
             read += batch.tiles_read
             self.tiles_encoded += len(batch)
-            control.report(read / max(1, tiled.windows_total),
-                           f"{read}/{tiled.windows_total} tiles")
+            control.report(read / max(1, tiled.windows_total))  # the bar, not the log
             yield batch.windows, embeddings, dense_maps
         control.check()
 

@@ -72,6 +72,7 @@ class TiledRaster:
     overlap_px: int
     windows: list = field(default_factory=list)
     encoder: object = None  # the model's ImageEncoder that fits the raster's bands
+    warnings: list = field(default_factory=list)  # what the user should know about the tiling
 
     @property
     def windows_total(self):
@@ -96,7 +97,21 @@ def open_tiled(path, model, settings):
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
-                       encoder=model.image_for(spec.name))
+                       encoder=model.image_for(spec.name),
+                       warnings=tiling_warnings(source, settings, tile_px, spec.size))
+
+
+def tiling_warnings(source, settings, tile_px, input_px):
+    """Warnings about a tiling that makes results describe far more than a tile should."""
+    largest = max(source.width, source.height)
+    if tile_px >= largest and largest > 2 * input_px:
+        gsd = (f"{settings.gsd_m:g} m a model pixel" if settings.gsd_m
+               else "the raster's own pixels")
+        return [f"the whole raster ({source.width} x {source.height} pixels) fits in one tile "
+                f"of {tile_px} x {tile_px} raster pixels ({settings.tile_size} model pixels at "
+                f"{gsd}), so every result describes the whole raster: set a smaller Ground "
+                "sample distance (0 = the raster's own pixels) or Tile size for finer results"]
+    return []
 
 
 def windows_touching(windows, geotransform, area_wkt):

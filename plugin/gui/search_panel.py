@@ -193,7 +193,7 @@ class SearchPanel(QDockWidget):
             return lambda: self.show_results(outcome)
 
         self.task = WorkTask(f"TerraLens search: {query}", work, self.search_failed,
-                             self.search_cancelled)
+                             self.search_cancelled, self.show_warnings)
         self.task.progressChanged.connect(self.show_progress)
         self.set_busy(True)
         self.report(f"Searching '{query}'…")
@@ -238,6 +238,11 @@ class SearchPanel(QDockWidget):
             item = QListWidgetItem(f"{hit['rank']}.  {hit['score']:.3f}   {name}")
             item.setData(LAYER_ROLE, (hit["rank"], hit["footprint"], crs.toWkt()))
             self.result_list.addItem(item)
+
+    def show_warnings(self, warnings):
+        """What the search warned about (e.g. one tile for a whole raster), on the message bar."""
+        for text in warnings:
+            self.iface.messageBar().pushMessage("TerraLens", text, Qgis.MessageLevel.Warning, 0)
 
     def search_failed(self, message):
         self._task_ended()

@@ -24,16 +24,22 @@ class WorkTask(QgsTask):
     layers, the layer tree or widgets; it returns a callable (or None) that `finished()` runs on
     the main thread, where adding layers and updating widgets is safe (the Deepness rule).
 
+    Warnings the work gives (`control.warn`) reach `on_warning(list)` on the main thread once it
+    has succeeded.
+
     Attributes:
         message: the latest progress message (read by panels on `progressChanged`).
         error: the failure message, "" while none, "cancelled" when the user stopped it.
+        warnings: what the work warned about.
     """
 
-    def __init__(self, description, work, on_error, on_cancel=None):
+    def __init__(self, description, work, on_error, on_cancel=None, on_warning=None):
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.work = work
         self.on_error = on_error
         self.on_cancel = on_cancel
+        self.on_warning = on_warning
+        self.warnings = []
         self.message = ""
         self.error = ""
         self.detached = False
@@ -42,6 +48,7 @@ class WorkTask(QgsTask):
     def run(self):
         """Worker thread: run the work, keep its follow-up; never raise into QGIS."""
         control = RunControl(self._progress, self.isCanceled)
+        self.warnings = control.warnings  # filled by the worker, read after it has ended
         try:
             self._then = self.work(control)
             return True
@@ -74,6 +81,8 @@ class WorkTask(QgsTask):
             try:
                 if self._then is not None:
                     self._then()
+                if self.warnings and self.on_warning is not None:
+                    self.on_warning(list(self.warnings))
             except Exception as err:  # never let a traceback dialog appear
                 log_traceback()
                 self.on_error(f"{type(err).__name__}: {err}")

@@ -173,13 +173,14 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
         return QgsGeometry.unaryUnion(geometries).asWkt()
 
     def control(self, feedback):
-        """A RunControl reporting to Processing feedback."""
+        """A RunControl reporting to Processing feedback: the bar moves every batch, the log
+        gets a line per phase and every warning."""
         def progress(fraction, message):
             feedback.setProgress(100.0 * fraction)
             if message:
                 feedback.setProgressText(message)
 
-        return RunControl(progress, feedback.isCanceled)
+        return RunControl(progress, feedback.isCanceled, feedback.pushWarning)
 
     def styled_results(self, context, outputs):
         """Style every written (key, path, style, layer name) output; return {key: path}."""

@@ -1,5 +1,8 @@
 """Tile settings resolved against a bundle, and rasters opened for a model with them."""
 
+import numpy as np
+from gdal_files import make_tif
+
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 
 
@@ -11,3 +14,13 @@ def test_s2_encoder_reads_its_bands_at_its_own_gsd(sensors, shared_data):
     assert tiled.tile_px == 64  # 64 model pixels at the encoder's 10 m on a 10 m raster
     rgb = open_tiled(s2_path, sensors, TileSettings(tile_size=64, encoder="rgb"))
     assert rgb.encoder.spec.name == "rgb" and rgb.source.bands == [1, 2, 3]
+
+
+def test_a_tile_swallowing_a_large_raster_is_warned_about(wordpiece_model, ortho, tmp_path):
+    coarse = open_tiled(ortho, wordpiece_model, TileSettings(tile_size=64, gsd_m=2.0))
+    assert len(coarse.windows) == 1 and len(coarse.warnings) == 1
+    assert "the whole raster (1243 x 841 pixels) fits in one tile" in coarse.warnings[0]
+    assert "Ground sample distance" in coarse.warnings[0]
+    assert open_tiled(ortho, wordpiece_model, TileSettings(tile_size=64, gsd_m=0)).warnings == []
+    chip = make_tif(tmp_path / "chip.tif", [np.ones((100, 100))] * 3)
+    assert open_tiled(chip, wordpiece_model, TileSettings(tile_size=64, gsd_m=5.0)).warnings == []

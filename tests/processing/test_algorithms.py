@@ -217,3 +217,22 @@ def test_location_prior_is_recorded_and_needs_a_location_encoder(tmp_path, space
         run("zeroshotlabel", INPUT=spacenet, LABELS="roofs", MODEL=tiny, LOCATION_WEIGHT=1.0,
             OUTPUT=str(tmp_path / "none.gpkg"))
     assert not (tmp_path / "none.gpkg").exists()
+
+
+def test_log_gets_phases_and_warnings_not_a_line_a_batch(tmp_path, ortho, tiny):
+    class Recorder(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.texts, self.warnings = [], []
+
+        def setProgressText(self, text):  # noqa: N802 (QGIS API)
+            self.texts.append(text)
+
+        def pushWarning(self, text):  # noqa: N802
+            self.warnings.append(text)
+
+    feedback = Recorder()
+    run("zeroshotlabel", feedback, INPUT=ortho, LABELS="trees, roofs", MODEL=tiny, TILE_SIZE=64,
+        GSD=2.0, OUTPUT=str(tmp_path / "one.gpkg"))
+    assert len(feedback.texts) <= 2, feedback.texts
+    assert len(feedback.warnings) == 1 and "fits in one tile" in feedback.warnings[0]

@@ -135,3 +135,11 @@ def test_pan_raster_labelled_with_pan_encoder(sensors, tmp_path):
     pipeline.label_raster(path, sensors, "forest, river", out, TileSettings(tile_size=32))
     from terralens.plugin.core.outputs import read_metadata
     assert read_metadata(out)["image_encoder"] == "pan"
+
+
+def test_warnings_reach_the_caller_once(tmp_path, ortho, wordpiece_model):
+    heard = []
+    control = RunControl(warning=heard.append)
+    pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "one.gpkg",
+                          TileSettings(tile_size=64, gsd_m=2.0), control=control)
+    assert len(heard) == 1 and heard == control.warnings and "one tile" in heard[0]

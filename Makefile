@@ -36,9 +36,11 @@ $(TRAIN_VENV)/.stamp: requirements/train.txt
 	$(TRAIN_VENV)/bin/pip install -q -r requirements/train.txt
 	touch $@
 
-# Make the checkout importable as the package `terralens` (its folder name in QGIS) in both venvs.
+# Make the checkout importable as the package `terralens` (its folder name in QGIS) and the
+# training application as the top-level package `training` (it imports the core as
+# `terralens.plugin.core`), in both venvs, from any folder.
 .pkg/terralens: $(VENV)/.stamp $(TRAIN_VENV)/.stamp
-	mkdir -p .pkg && ln -sfn .. .pkg/terralens
+	mkdir -p .pkg && ln -sfn .. .pkg/terralens && ln -sfn ../training .pkg/training
 	for venv in $(VENV) $(TRAIN_VENV); do \
 	  echo "$(ROOT)/.pkg" > $$($$venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/terralens-dev.pth; \
 	done

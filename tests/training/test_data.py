@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from terralens.training.data import (
+from training.data import (
     CaptionDataset,
     DataError,
     GeoTiffTileDataset,

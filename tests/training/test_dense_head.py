@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from terralens.training import dense_head, export, pseudo_labels, train_dense_head
-from terralens.training import model as tl
-from terralens.training.checkpoint import save_checkpoint
+from training import dense_head, export, pseudo_labels, train_dense_head
+from training import model as tl
+from training.checkpoint import save_checkpoint
 
 SIZE = 64
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from terralens.plugin.core.bundle import load_bundle
 from terralens.plugin.core.encoders import ImageEncoder, open_session
-from terralens.training import distill, distill_data, distill_export
-from terralens.training.distill_model import Student, make_adapter, normalise
+from training import distill, distill_data, distill_export
+from training.distill_model import Student, make_adapter, normalise
 
 SIZE = 64
 

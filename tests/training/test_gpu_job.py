@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from terralens.training import pack as packing
-from terralens.training.checkpoint import (
+from training import pack as packing
+from training.checkpoint import (
     TRUNK_PREFIX,
     dequantize_int8,
     load_checkpoint,
     quantize_int8,
     save_init_checkpoint,
 )
-from terralens.training.data import CaptionDataset
-from terralens.training.model import (
+from training.data import CaptionDataset
+from training.model import (
     MINILM_CONFIG_DIR,
     create_model,
     minilm_dir,
@@ -110,7 +110,7 @@ def test_remote_script_trains_without_weight_packages(tiny_pack, int8_init, tmp_
     info = json.loads((out / "default" / "best.json").read_text())
     assert info["git_revision"] == "abc123"
 
-    from terralens.training.export import load_terralens  # the CPU side, with real MiniLM
+    from training.export import load_terralens  # the CPU side, with real MiniLM
     model, _, size = load_terralens(out / "default" / "best.safetensors")
     assert size == 64 and model.text_weights_loaded
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from terralens.training import pack as packing
-from terralens.training.data import (
+from training import pack as packing
+from training.data import (
     CLASS_CAPTION_TEMPLATES,
     CaptionDataset,
     DataError,
@@ -12,7 +12,7 @@ from terralens.training.data import (
     class_caption,
     load_rgb,
 )
-from terralens.training.model import EMBED_DIM, precompute_text_features
+from training.model import EMBED_DIM, precompute_text_features
 
 SIZE = 64
 

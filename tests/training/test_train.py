@@ -12,16 +12,16 @@ import torch
 from open_clip.loss import ClipLoss
 from safetensors.torch import load_file
 
-from terralens.training import checkpoint
-from terralens.training import pack as packing
-from terralens.training.augment import augment, to_unit_float
-from terralens.training.checkpoint import load_checkpoint
-from terralens.training.data import CaptionDataset
-from terralens.training.losses import MultiPositiveClipLoss
-from terralens.training.model import EMBED_DIM, create_model, trainable_state_dict
-from terralens.training.recipes import RecipeError, load_recipe
-from terralens.training.step import reword_class_captions
-from terralens.training.train import class_wordings, train
+from training import checkpoint
+from training import pack as packing
+from training.augment import augment, to_unit_float
+from training.checkpoint import load_checkpoint
+from training.data import CaptionDataset
+from training.losses import MultiPositiveClipLoss
+from training.model import EMBED_DIM, create_model, trainable_state_dict
+from training.recipes import RecipeError, load_recipe
+from training.step import reword_class_captions
+from training.train import class_wordings, train
 
 # One thread: on a shared 2-core machine OpenMP's second thread waits on a busy core.
 TINY = ["model.image_size=64", "runtime.threads=1", "runtime.log_every_steps=1",

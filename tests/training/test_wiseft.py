@@ -9,15 +9,15 @@ import pytest
 import torch
 from test_export import TINY_VIT  # the tiny open_clip ViT config the export tests use
 
-from terralens.training.model import create_model
-from terralens.training.wiseft import (
+from training.model import create_model
+from training.wiseft import (
     WiseFtError,
     evaluate_alphas,
     interpolate,
     parse_alphas,
 )
-from terralens.training.wiseft_eval import load_suite, seen_images
-from terralens.training.wiseft_tune import (
+from training.wiseft_eval import load_suite, seen_images
+from training.wiseft_tune import (
     OpenClipSubject,
     TerraLensSubject,
     finetune,

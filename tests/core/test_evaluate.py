@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from training import eval_tasks
-from training.eval_data import UCM_CLASSES, class_phrase, list_image_folder, read_captions
-from training.evaluate import main
+from training.evaluate import tasks as eval_tasks
+from training.evaluate.data import UCM_CLASSES, class_phrase, list_image_folder, read_captions
+from training.evaluate.evaluate import main
 
 
 def unit(rows):

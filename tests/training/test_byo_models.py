@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from terralens.plugin.core.encoders import load_model
-from training import export, parity
-from training.open_clip_bundle import load_open_clip
+from training.export import export, parity
+from training.export.open_clip_bundle import load_open_clip
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from training.data import (
+from training.data.data import (
     CaptionDataset,
     DataError,
     GeoTiffTileDataset,

@@ -7,9 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from training import dense_head, export, pseudo_labels, train_dense_head
-from training import model as tl
-from training.checkpoint import save_checkpoint
+from training.dense_head import dense_head, pseudo_labels
+from training.dense_head import train as train_dense_head
+from training.export import export
+from training.model import model as tl
+from training.model.checkpoint import save_checkpoint
 
 SIZE = 64
 

@@ -10,8 +10,10 @@ from torch import nn
 
 from terralens.plugin.core.bundle import load_bundle
 from terralens.plugin.core.encoders import ImageEncoder, open_session
-from training import distill, distill_data, distill_export
-from training.distill_model import Student, make_adapter, normalise
+from training.distill import data as distill_data
+from training.distill import distill
+from training.distill import export as distill_export
+from training.distill.model import Student, make_adapter, normalise
 
 SIZE = 64
 

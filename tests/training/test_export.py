@@ -11,10 +11,10 @@ import torch
 from torch.nn.functional import normalize
 
 from terralens.plugin.core.encoders import load_model
-from training import export, onnx_export
-from training import model as tl
-from training.checkpoint import load_checkpoint, save_checkpoint
-from training.parity import parity_captions, parity_images
+from training.export import export, onnx_export
+from training.export.parity import parity_captions, parity_images
+from training.model import model as tl
+from training.model.checkpoint import load_checkpoint, save_checkpoint
 
 SIZE = 64
 TINY_VIT = {"embed_dim": 32,

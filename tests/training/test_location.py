@@ -8,7 +8,7 @@ import onnxruntime
 import pytest
 
 from terralens.plugin.core.bundle import load_bundle
-from training import location
+from training.location import location
 
 
 def fake_points(path, scenes=8, per_scene=5, dim=32, seed=0):

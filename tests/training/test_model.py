@@ -11,8 +11,8 @@ from PIL import Image
 from torch.nn.functional import cosine_similarity, normalize
 
 from terralens.plugin.core.bundle import BUILTIN_VOCAB_DIR
-from training import model as tl
-from training.parity import parity_captions, parity_images
+from training.export.parity import parity_captions, parity_images
+from training.model import model as tl
 
 AIRCRAFT_CLASSES = {403, 404, 895, 908}  # ImageNet: aircraft carrier, airliner, warplane, wing
 

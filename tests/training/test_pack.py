@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from training import pack as packing
-from training.data import (
+from training.data import pack as packing
+from training.data.data import (
     CLASS_CAPTION_TEMPLATES,
     CaptionDataset,
     DataError,
@@ -12,7 +12,7 @@ from training.data import (
     class_caption,
     load_rgb,
 )
-from training.model import EMBED_DIM, precompute_text_features
+from training.model.model import EMBED_DIM, precompute_text_features
 
 SIZE = 64
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from training import make_tiny_bundles
+from training.fixtures import tiny_bundles as make_tiny_bundles
 
 BUNDLES = ["tiny-wordpiece", "tiny-clip", "tiny-sensors"]
 SENSOR_FILES = {"tiny-sensors": {"adapter_pan.onnx", "adapter_s2.onnx", "location.onnx"}}

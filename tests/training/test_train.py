@@ -12,16 +12,16 @@ import torch
 from open_clip.loss import ClipLoss
 from safetensors.torch import load_file
 
-from training import checkpoint
-from training import pack as packing
-from training.augment import augment, to_unit_float
-from training.checkpoint import load_checkpoint
-from training.data import CaptionDataset
-from training.losses import MultiPositiveClipLoss
-from training.model import EMBED_DIM, create_model, trainable_state_dict
+from training.data import pack as packing
+from training.data.augment import augment, to_unit_float
+from training.data.data import CaptionDataset
+from training.model import checkpoint
+from training.model.checkpoint import load_checkpoint
+from training.model.model import EMBED_DIM, create_model, trainable_state_dict
+from training.objectives.losses import MultiPositiveClipLoss
 from training.recipes import RecipeError, load_recipe
-from training.step import reword_class_captions
-from training.train import class_wordings, train
+from training.train.step import reword_class_captions
+from training.train.train import class_wordings, train
 
 # One thread: on a shared 2-core machine OpenMP's second thread waits on a busy core.
 TINY = ["model.image_size=64", "runtime.threads=1", "runtime.log_every_steps=1",
@@ -163,7 +163,7 @@ def test_torchrun_trains_on_two_cpu_ranks(caption_pack, tmp_path, repo_root):
     settings = [arg for knob in TINY + ["optim.batch_size=8", "optim.epochs=2"]
                 for arg in ("--set", knob)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", "-m", "training.train", "--pack", str(caption_pack),
+               "--nproc_per_node", "2", "-m", "training.train.train", "--pack", str(caption_pack),
                "--out", str(tmp_path), "--device", "cpu", *settings]
     done = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -9,19 +9,19 @@ import pytest
 import torch
 from test_export import TINY_VIT  # the tiny open_clip ViT config the export tests use
 
-from training.model import create_model
-from training.wiseft import (
-    WiseFtError,
-    evaluate_alphas,
-    interpolate,
-    parse_alphas,
-)
-from training.wiseft_eval import load_suite, seen_images
-from training.wiseft_tune import (
+from training.model.model import create_model
+from training.wiseft.evaluate import load_suite, seen_images
+from training.wiseft.tune import (
     OpenClipSubject,
     TerraLensSubject,
     finetune,
     load_caption_data,
+)
+from training.wiseft.wiseft import (
+    WiseFtError,
+    evaluate_alphas,
+    interpolate,
+    parse_alphas,
 )
 
 SIZE = 64

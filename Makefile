@@ -12,7 +12,7 @@ export QT_QPA_PLATFORM ?= offscreen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-training demo bench zip lint clean
+.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-evaluate test-training demo bench zip lint clean
 
 setup: qgis $(VENV)/.stamp $(TRAIN_VENV)/.stamp .pkg/terralens models
 
@@ -54,7 +54,7 @@ models: $(TRAIN_VENV)/.stamp .pkg/terralens
 	  fi; \
 	done
 
-test: setup test-core test-qgis test-headless test-packaging test-training
+test: setup test-core test-qgis test-headless test-packaging test-evaluate test-training
 
 test-core:
 	$(PY) -m pytest tests/core
@@ -68,8 +68,13 @@ test-headless:
 test-packaging: zip
 	$(PY) -m pytest tests/packaging
 
+# The evaluate command runs in the QGIS venv (GDAL for the prompt-mask IoU, no torch); so do its
+# tests, and only there.
+test-evaluate:
+	$(PY) -m pytest tests/training/evaluate
+
 test-training:
-	$(TRAIN_PY) -m pytest tests/training
+	$(TRAIN_PY) -m pytest tests/training --ignore=tests/training/evaluate
 
 demo: setup
 	$(PY) demo/run_demo.py

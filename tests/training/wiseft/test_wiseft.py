@@ -7,7 +7,6 @@ import numpy as np
 import open_clip
 import pytest
 import torch
-from test_export import TINY_VIT  # the tiny open_clip ViT config the export tests use
 
 from training.model.model import create_model
 from training.wiseft.evaluate import load_suite, seen_images
@@ -131,9 +130,9 @@ def test_every_alpha_is_evaluated_on_real_sets(tuned, data, shared_data):
     json.dumps(rows, allow_nan=False)
 
 
-def test_open_clip_model_with_a_frozen_text_tower(data, tmp_path):
+def test_open_clip_model_with_a_frozen_text_tower(data, tmp_path, tiny_vit):
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "tiny-vit-wiseft.json").write_text(json.dumps(TINY_VIT))
+    (tmp_path / "configs" / "tiny-vit-wiseft.json").write_text(json.dumps(tiny_vit))
     open_clip.add_model_config(tmp_path / "configs")
     torch.manual_seed(3)
     subject = OpenClipSubject(open_clip.create_model("tiny-vit-wiseft"), "tiny-vit-wiseft",

@@ -147,7 +147,7 @@ def test_adapter_onnx_matches_torch_alone_and_in_front_of_the_encoder(teacher, t
 
 def _tiny_copy(tmp_path):
     from pathlib import Path
-    source = Path(__file__).resolve().parents[1] / "data" / "tiny-wordpiece"
+    source = Path(__file__).resolve().parents[2] / "data" / "tiny-wordpiece"
     target = tmp_path / "bundle"
     if not target.exists():
         shutil.copytree(source, target)

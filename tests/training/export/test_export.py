@@ -17,13 +17,6 @@ from training.model import model as tl
 from training.model.checkpoint import load_checkpoint, save_checkpoint
 
 SIZE = 64
-TINY_VIT = {"embed_dim": 32,
-            "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16,
-                           "head_width": 32},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
-                         "layers": 2}}
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A "trained" 64 px model: random image tower, a projection that is not the identity."""
@@ -123,9 +116,10 @@ def test_a_broken_export_fails_and_leaves_the_old_folder(checkpoint, bundle_dir,
     assert [p.name for p in old.parent.iterdir()] == ["old"]
 
 
-def test_open_clip_model_exports_with_clip_tokenizer_and_dense_map(tmp_path, shared_data):
+def test_open_clip_model_exports_with_clip_tokenizer_and_dense_map(tmp_path, shared_data,
+                                                                     tiny_vit):
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "tiny-vit-test.json").write_text(json.dumps(TINY_VIT))
+    (tmp_path / "configs" / "tiny-vit-test.json").write_text(json.dumps(tiny_vit))
     open_clip.add_model_config(tmp_path / "configs")
     torch.manual_seed(3)
     torch.save(open_clip.create_model("tiny-vit-test").state_dict(), tmp_path / "tiny.pt")

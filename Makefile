@@ -50,7 +50,7 @@ $(TRAIN_VENV)/.stamp: requirements/train.txt
 models: $(TRAIN_VENV)/.stamp .pkg/terralens
 	@for dir in models/*/; do \
 	  if [ -f "$$dir/text_projection.safetensors" ]; then \
-	    $(TRAIN_PY) -m training.export.export --text-only --out "$$dir" || exit 1; \
+	    $(TRAIN_PY) -m training export --text-only --out "$$dir" || exit 1; \
 	  fi; \
 	done
 

@@ -45,7 +45,7 @@ def pack_meta(path):
     """The JSON header of a training pack (format, size, count ...), without decoding images."""
     from training.data.pack import PACK_FORMAT
     if not Path(path).is_file():
-        raise JobError(f"pack {path} not found: build it with `python -m training.pack`")
+        raise JobError(f"pack {path} not found: build it with `python -m training pack`")
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(zlib.decompress(npz["meta"].tobytes()).decode("utf-8"))
     if meta.get("format") != PACK_FORMAT:
@@ -180,9 +180,9 @@ def finish(args, repo=REPO):
             load_terralens(repo / checkpoint)
         print(json.dumps(run_summary(target / run.name)))
         bundle = checkpoint.parent / "bundle"
-        print(f"  .venv-train/bin/python -m training.export --checkpoint {checkpoint} "
+        print(f"  .venv-train/bin/python -m training export --checkpoint {checkpoint} "
               f"--out {bundle} --gsd-m 0.6 --image-precision fp16\n"
-              f"  .venv/bin/python -m training.evaluate --bundle {bundle} "
+              f"  .venv/bin/python -m training evaluate --bundle {bundle} "
               f"--out {checkpoint.parent / 'evaluation.json'}")
     return target
 
@@ -216,7 +216,7 @@ def parse_args(argv=None):
     fin.add_argument("--from", dest="source", required=True, help="files_at of the run reply")
     fin.add_argument("--name", required=True, help="runs/gpu-<name>/")
     fin.add_argument("--no-check", dest="check", action="store_false",
-                     help="skip loading each checkpoint with training.export")
+                     help="skip loading each checkpoint with the exporter")
     return parser.parse_args(argv)
 
 

@@ -1,7 +1,7 @@
 """Compact training packs: resized WebP images in one blob, frozen caption features, labels.
 
 Build one with
-`python -m training.pack --split train --size 128 --out packs/rsicd-aid-train-128.pack`
+`python -m training pack --split train --size 128 --out packs/rsicd-aid-train-128.pack`
 and read it with `PackDataset`. A pack is one uncompressed `.npz` file (any suffix) holding:
 
 - `image_blob` (uint8) + `image_offsets` (N+1): every image as WebP, `size` x `size` RGB;
@@ -108,7 +108,8 @@ def build_pack(dataset, out, size=128, quality=80, class_captions=True, encode_t
         size: side of the stored square images.
         quality: WebP quality.
         class_captions: store the `a remote sensing image of a {class}.` captions too.
-        encode_text: captions -> (U, D) features; default `training.model.precompute_text_features`.
+        encode_text: captions -> (U, D) features; default
+            `training.model.model.precompute_text_features`.
         threads: image coding threads (default: all cores).
         source: a free-text note of where the data came from, kept in the meta.
     """
@@ -161,7 +162,7 @@ class PackDataset:
     def __init__(self, path, threads=None, limit=None):
         self.path = Path(path)
         if not self.path.is_file():
-            raise DataError(f"pack {self.path} not found; build it with `python -m training.pack`")
+            raise DataError(f"pack {self.path} not found; build it with `python -m training pack`")
         with np.load(self.path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         self.meta = json.loads(zlib.decompress(arrays.pop("meta").tobytes()).decode("utf-8"))
@@ -251,8 +252,9 @@ def dataset_from_args(args):
 
 
 def parse_args(argv=None):
-    """Command-line options of `python -m training.pack`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Command-line options of `python -m training pack`."""
+    parser = argparse.ArgumentParser(prog="python -m training pack",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="rsicd-aid",
                         choices=["rsicd-aid", "ucm", "tsv", "folder", "geotiff"])
     parser.add_argument("--split", default="train", help="TSV split to keep ('' for all)")
@@ -284,7 +286,3 @@ def main(argv=None):
     print(json.dumps({"out": args.out, "images": meta["count"], "captions": len(meta["captions"]),
                       "classes": len(meta["class_names"]), "size": meta["size"],
                       "megabytes": round(megabytes, 2), "seconds": meta["seconds"]}))
-
-
-if __name__ == "__main__":
-    main()

@@ -105,7 +105,7 @@ def load_head(path):
     info_path = path.with_suffix(".json")
     if not path.is_file() or not info_path.is_file():
         raise FileNotFoundError(f"dense head {path} (and its {info_path.name}) not found; train "
-                                "one with `python -m training.train_dense_head`")
+                                "one with `python -m training dense-head`")
     record = json.loads(info_path.read_text(encoding="utf-8"))
     if record.get("format") != HEAD_FORMAT:
         raise ValueError(f"{info_path} is not a dense-head record (format "
@@ -116,7 +116,7 @@ def load_head(path):
 
 
 def attach_head(model, head_path, text_reference):
-    """Export parts for a bundle whose dense output is the head's (see training/export.py).
+    """Export parts for a bundle whose dense output is the head's (see training/export/export.py).
 
     Returns:
         (image module for ONNX export, (image reference, text reference) for the parity check,

@@ -1,6 +1,6 @@
 """Before/after pictures of prompt masks: two bundles' probability maps side by side on a scene.
 
-    .venv/bin/python -m training.dense_head_figures --before models/terralens-effnet-minilm-v1 \\
+    .venv/bin/python -m training dense-head-figures --before models/terralens-effnet-minilm-v1 \\
         --after runs/dense-head/bundle --out docs/images/dense-head
 
 Runs the plugin's own `pipeline.prompt_mask` (so it needs the QGIS-side venv with GDAL) for
@@ -10,7 +10,6 @@ the first bundle's probability and each later one's, overlaid on the scene in gr
 
 import argparse
 import io
-import sys
 import tempfile
 from pathlib import Path
 
@@ -30,7 +29,7 @@ PANEL_PX = 190
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m training.dense_head_figures",
+    parser = argparse.ArgumentParser(prog="python -m training dense-head-figures",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="baseline bundle folder")
@@ -123,7 +122,3 @@ def main(argv=None):
         render(args.out / name, scene_grey(scene), rows, titles, outline)
         print(f"{args.out / name}: {(args.out / name).stat().st_size // 1024} KB")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

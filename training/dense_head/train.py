@@ -1,16 +1,15 @@
 """Train the dense head on iterated attention pseudo-labels (RS-WebLI), trunk frozen, on the CPU.
 
-    python -m training.train_dense_head --checkpoint runs/cpu-v1/best.safetensors \\
+    python -m training dense-head --checkpoint runs/cpu-v1/best.safetensors \\
         --pack packs/rsicd-aid-train-128.pack --out runs/dense-head --rounds 3
 
 Round 0's pseudo-labels come from the untrained head (the upsampled value-path features, i.e.
 the baseline); round k+1's from round k's head. Each round writes `round<k>.safetensors`
-(+ .json) under `--out`; `python -m training.export --dense-head` puts one into a bundle.
+(+ .json) under `--out`; `python -m training export --dense-head` puts one into a bundle.
 """
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from .pseudo_labels import (
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m training.train_dense_head",
+    parser = argparse.ArgumentParser(prog="python -m training dense-head",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="TerraLens checkpoint")
@@ -242,7 +241,3 @@ def main(argv=None):
     """Command-line entry point."""
     run(parse_args(argv))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

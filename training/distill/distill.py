@@ -1,14 +1,14 @@
 """Distil a band adapter for another sensor into the frozen RGB encoder ("Mind the Modality Gap" 2).
 
-    python -m training.distill --sensor pan --minutes 15
-    python -m training.distill --sensor s2 --minutes 15
+    python -m training distill --sensor pan --minutes 15
+    python -m training distill --sensor s2 --minutes 15
 
 The student is a small `BandAdapter` in front of the frozen teacher image tower; the loss is
 1 - cos(student, teacher) on the pooled embedding plus `--dense-weight` x the same on the dense
 map, the teacher seeing the paired RGB. Writes `adapter.safetensors`, `adapter.json` (config,
 sensor, teacher) and `report.json` (held-out cosines of the naive baseline and the student)
 into `--out` (default runs/distill-<sensor>/). Add the result to a bundle with
-`python -m training.distill_export`.
+`python -m training distill-export`.
 """
 
 import argparse
@@ -148,11 +148,12 @@ def save_run(out, student, args, pairs, history, report):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m training.distill", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training distill", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sensor", required=True, choices=("pan", "s2"))
     parser.add_argument("--teacher", type=Path, default=DEFAULT_TEACHER,
-                        help="checkpoint of the frozen RGB model (training.checkpoint format)")
+                        help="checkpoint of the frozen RGB model (training.model.checkpoint "
+                             "format)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/distill-<sensor>)")
     parser.add_argument("--pack", type=Path, default=DEFAULT_PACK, help="pan: RGB train pack")
     parser.add_argument("--data", type=Path, help="shared data folder (s2 patches)")
@@ -194,7 +195,3 @@ def main(argv=None):
     info = save_run(args.out, student, args, pairs, history, report)
     print(json.dumps(info, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

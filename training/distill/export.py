@@ -1,6 +1,6 @@
 """Add a distilled band adapter to a model bundle: ONNX export, chain parity, `sensors` entry.
 
-    python -m training.distill_export --run runs/distill-pan --bundle runs/distill-bundle \
+    python -m training distill-export --run runs/distill-pan --bundle runs/distill-bundle \
         [--init-from models/terralens-effnet-minilm-v1] [--teacher runs/cpu-v1/best.safetensors]
 
 Writes `adapter_<sensor>.onnx` (fp32, dynamic batch and size) into the bundle, checks that
@@ -41,13 +41,13 @@ def adapter_file_name(sensor_name):
 
 
 def load_adapter(run_dir):
-    """(BandAdapter with trained weights, adapter.json info) of a `training.distill` run."""
+    """(BandAdapter with trained weights, adapter.json info) of a distillation run."""
     from safetensors.torch import load_file
     run_dir = Path(run_dir)
     info_path = run_dir / "adapter.json"
     if not info_path.is_file():
-        raise FileNotFoundError(f"{info_path} not found: train one with `python -m "
-                                "training.distill --sensor pan|s2`")
+        raise FileNotFoundError(f"{info_path} not found: train one with "
+                                "`python -m training distill --sensor pan|s2`")
     info = json.loads(info_path.read_text(encoding="utf-8"))
     adapter = BandAdapter(**info["adapter"])
     adapter.load_state_dict(load_file(str(run_dir / "adapter.safetensors")))
@@ -133,7 +133,7 @@ def check_sensor_files(bundle, spec):
 def provenance_record(info, figures, run_dir):
     """What bundle.json keeps of a distillation run: data, training, held-out report, parity."""
     return {"method": "band adapter distilled into the frozen RGB image encoder (1 - cosine on "
-                      "pooled and dense outputs); training/distill.py",
+                      "pooled and dense outputs); training/distill/distill.py",
             "run": str(run_dir), "teacher": info.get("teacher"), "adapter": info.get("adapter"),
             "parameters": info.get("parameters"), "data": info.get("data"),
             "training": info.get("training"), "heldout": info.get("heldout"),
@@ -163,9 +163,10 @@ def export_sensor(run_dir, bundle_dir, teacher=None, data_dir=None):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m training.distill_export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training distill-export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, required=True, help="a training.distill run folder")
+    parser.add_argument("--run", type=Path, required=True,
+                        help="a `python -m training distill` run folder")
     parser.add_argument("--bundle", type=Path, required=True, help="bundle folder to extend")
     parser.add_argument("--init-from", type=Path,
                         help="copy this bundle folder to --bundle first (when --bundle is absent)")
@@ -186,7 +187,3 @@ def main(argv=None):
         return 1
     print(f"{args.bundle}: image encoders " + ", ".join(s.name for s in bundle.image_specs))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

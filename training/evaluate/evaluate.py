@@ -1,13 +1,12 @@
 """Evaluate a model bundle as the plugin runs it: zero-shot, retrieval, kNN and prompt-mask IoU.
 
-Usage: `python -m training.evaluate --bundle BUNDLE_DIR [--tasks zeroshot,retrieval,knn,iou]
+Usage: `python -m training evaluate --bundle BUNDLE_DIR [--tasks zeroshot,retrieval,knn,iou]
 [--image-size N] [--out results.json]`. It needs no torch: it runs the bundle's ONNX files
 through `terralens.plugin.core.encoders.load_model`. The protocol is /work/shared/data/DATA.md.
 """
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -185,7 +184,7 @@ def _rounded(value):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m training evaluate", description=__doc__)
     parser.add_argument("--bundle", required=True, help="model bundle folder")
     parser.add_argument("--tasks", default=",".join(TASKS),
                         help="comma-separated subset of " + ",".join(TASKS))
@@ -211,7 +210,3 @@ def main(argv=None):
         atomic_write_text(args.out, text + "\n")
     print(text)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

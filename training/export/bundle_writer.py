@@ -14,7 +14,7 @@ from . import parity
 
 MODEL_CARD_STUB = """# {id}
 
-Placeholder written by `training/export.py`: the model card is written by hand once the model
+Placeholder written by `python -m training export`: the model card is written by hand once the model
 is evaluated. Until then see `bundle.json` (`provenance`) for the recipe, data, revision and
 the export's parity figures.
 """
@@ -63,7 +63,7 @@ def provenance(args, metadata, source):
     known = {"recipe": metadata.get("recipe"), "data": metadata.get("data", metadata.get("pack")),
              "git_revision": metadata.get("git_revision")}
     record = {**known, "source": source, "export_git_revision": git_revision(),
-              "exporter": "training/export.py", "torch": torch.__version__,
+              "exporter": "training/export/export.py", "torch": torch.__version__,
               "text_precision": args.text_precision,
               "image_precision": getattr(args, "image_precision", "fp32")}
     extra = {key: value for key, value in metadata.items()

@@ -1,8 +1,8 @@
 """Export a trained model to a TerraLens bundle folder, with a torch-vs-onnxruntime parity check.
 
-    python -m training.export --checkpoint CKPT --out models/<id>/ [--image-size 128]
-    python -m training.export --open-clip-model ViT-B-32 --open-clip-checkpoint sd.pt --out DIR
-    python -m training.export --text-only --out models/terralens-effnet-minilm-v1/
+    python -m training export --checkpoint CKPT --out models/<id>/ [--image-size 128]
+    python -m training export --open-clip-model ViT-B-32 --open-clip-checkpoint sd.pt --out DIR
+    python -m training export --text-only --out models/terralens-effnet-minilm-v1/
 
 The bundle is written into a temporary sibling folder and renamed onto `--out` only after the
 parity check passed, so a failed export leaves the old folder (or none) behind.
@@ -37,7 +37,7 @@ PROJECTION_KEY = "text.proj.weight"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path,
@@ -64,7 +64,7 @@ def parse_args(argv):
                              "still computes in fp32)")
     parser.add_argument("--parity-data", type=Path, help="real data folder (../shared/data)")
     parser.add_argument("--dense-head", type=Path, help="dense head (.safetensors) from "
-                        "training.train_dense_head: its map becomes dense_features")
+                        "`python -m training dense-head`: its map becomes dense_features")
     parser.add_argument("--force", action="store_true", help="--text-only: rebuild even if "
                         "text.onnx is newer than its inputs")
     args = parser.parse_args(argv)
@@ -110,7 +110,7 @@ def checkpoint_image_size(checkpoint, image_size=None):
 
 
 def load_terralens(checkpoint, image_size=None):
-    """(model, checkpoint info, image size) from a `training.checkpoint` safetensors file."""
+    """(model, checkpoint info, image size) from a `training.model.checkpoint` safetensors file."""
     from ..model.checkpoint import load_checkpoint
     from ..model.model import create_model
     if not Path(checkpoint).is_file():
@@ -236,7 +236,3 @@ def export_text_only(out, force=False, data_dir=None):
         parity.enforce(figures)
     print(f"wrote {folder / bundle.text.file} ({precision})")
     return True
-
-
-if __name__ == "__main__":
-    sys.exit(main())

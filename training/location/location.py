@@ -1,14 +1,14 @@
 """Train the location encoder against frozen image embeddings (FLAVARS / SatCLIP), evaluate, export.
 
-The points come from `training.location_points` (every tile of our geotagged scenes embedded
-by the plugin itself). Each step takes one random tile per training scene and asks the
+The points come from `python -m training location-points` (every tile of our geotagged scenes
+embedded by the plugin itself). Each step takes one random tile per training scene and asks the
 location encoder to pick that tile's image among the step's images from its lon/lat alone
 (symmetric InfoNCE, `losses.location_loss`): tiles of one scene lie a few hundred metres apart,
 far below the encoder's finest scale, so the scene is the unit of place here.
 
-    .venv-train/bin/python -m training.location train --points runs/location/points.npz \
+    .venv-train/bin/python -m training location train --points runs/location/points.npz \
         --out runs/location/holdout --holdout 4
-    .venv-train/bin/python -m training.location export --checkpoint runs/location/all/location.pt \
+    .venv-train/bin/python -m training location export --checkpoint runs/location/all/location.pt \
         --bundle models/terralens-effnet-minilm-v1
 """
 
@@ -154,7 +154,8 @@ def export_command(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m training location",
+                                     description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="fit the location encoder on a points file")
     train.add_argument("--points", required=True)
@@ -180,7 +181,3 @@ def main(argv=None):
         train_command(args)
     else:
         export_command(args)
-
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,7 @@ pipeline (`pipeline.index_raster`), so the embeddings are exactly what the plugi
 each tile's place comes from its footprint. Writes one `.npz` with `embeddings` (N, D),
 `lonlat` (N, 2), `scene` (N,) and the scene paths.
 
-    .venv/bin/python -m training.location_points --out runs/location/points.npz
+    .venv/bin/python -m training location-points --out runs/location/points.npz
 """
 
 import argparse
@@ -94,7 +94,8 @@ def prior_effect(bundle_dir, data_root, weight, labels=LAND_COVER):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m training location-points",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=None, help="model bundle (default: the embedded one)")
     parser.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
     parser.add_argument("--out", help="write the points file here")
@@ -109,7 +110,3 @@ def main(argv=None):
         parser.error("--out is required to collect points")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     print(json.dumps(collect(bundle, args.data_root, args.out)))
-
-
-if __name__ == "__main__":
-    main()

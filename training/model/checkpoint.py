@@ -1,6 +1,6 @@
 """Checkpoints of the trainable part only: fp16 safetensors plus a JSON of how they were made.
 
-`python -m training.checkpoint --size 128 --out packs/init-128.safetensors` writes the untrained,
+`python -m training checkpoint --size 128 --out packs/init-128.safetensors` writes the untrained,
 ImageNet-initialised trainable part: a GPU run can start from it (`model.init_checkpoint`)
 without carrying the EfficientNet weights package. `--trunk-only --bits 8` keeps only the
 ImageNet trunk, its weight matrices as int8 with one scale per output channel (3.6 MB instead of
@@ -149,7 +149,8 @@ def save_init_checkpoint(path, image_size=128, bits=16, trunk_only=False):
 
 def main(argv=None):
     """Write the freshly initialised trainable part of the default model (see module doc)."""
-    parser = argparse.ArgumentParser(description="Write an initial trainable checkpoint.")
+    parser = argparse.ArgumentParser(prog="python -m training checkpoint",
+                                     description="Write an initial trainable checkpoint.")
     parser.add_argument("--size", type=int, default=128, help="model input size")
     parser.add_argument("--out", required=True, help="safetensors file to write")
     parser.add_argument("--bits", type=int, choices=(8, 16), default=16,
@@ -159,7 +160,3 @@ def main(argv=None):
     args = parser.parse_args(argv)
     info = save_init_checkpoint(args.out, args.size, args.bits, args.trunk_only)
     print(json.dumps({key: info[key] for key in ("tensors", "parameters", "bytes")}))
-
-
-if __name__ == "__main__":
-    main()

@@ -67,7 +67,7 @@ def _probe(model, size, device):
 
 
 def build_module(recipe, objectives, device):
-    """The model (`training.model.create_model`) wrapped with the heads the objectives need."""
+    """The model (`model.model.create_model`) wrapped with the heads the objectives need."""
     from ..model.model import create_model
 
     size = recipe["model"]["image_size"]

@@ -1,6 +1,6 @@
 """Train the default encoders from a pack: contrastive (+ masked image modelling, + location).
 
-`python -m training.train --recipe training/recipes/default.json --pack packs/x.pack --out runs/x`
+`python -m training train --recipe training/recipes/default.json --pack packs/x.pack --out runs/x`
 on one CPU or GPU, or under `torchrun --nproc_per_node N` (DDP). See training/README.md.
 """
 
@@ -77,7 +77,7 @@ def class_wordings(pack, recipe):
         return None
     if pack.class_template_rows is None:
         raise ValueError(f"{pack.path} holds no class caption wordings (packed before they "
-                         "existed): rebuild it with `python -m training.pack`, or set "
+                         "existed): rebuild it with `python -m training pack`, or set "
                          "data.class_caption_templates=false")
     rows = pack.class_template_rows[np.maximum(pack.class_ids, 0)].astype(np.int64)
     rows[pack.class_ids < 0] = -1
@@ -289,10 +289,11 @@ def train(recipe, pack, out, max_steps=None, limit_images=None, device="auto"):
 
 
 def parse_args(argv=None):
-    """Command-line options of `python -m training.train`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Command-line options of `python -m training train`."""
+    parser = argparse.ArgumentParser(prog="python -m training train",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="default", help="recipe file or name")
-    parser.add_argument("--pack", required=True, help="pack built by `python -m training.pack`")
+    parser.add_argument("--pack", required=True, help="pack built by `python -m training pack`")
     parser.add_argument("--out", required=True, help="run folder (log, checkpoints)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe knob, e.g. optim.epochs=5 (repeatable)")
@@ -309,7 +310,3 @@ def main(argv=None):
     summary = train(recipe, args.pack, args.out, args.max_steps, args.limit_images, args.device)
     if summary is not None:
         print(json.dumps(summary, indent=2))
-
-
-if __name__ == "__main__":
-    main()

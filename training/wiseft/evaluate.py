@@ -1,7 +1,7 @@
 """Zero-shot and retrieval of a torch model by the DATA.md protocol, without an ONNX export.
 
 It reuses `training.evaluate`'s prompt, class phrases, data readers and metrics, so its figures
-compare with `python -m training.evaluate` on the exported bundle (which differs only in ONNX
+compare with `python -m training evaluate` on the exported bundle (which differs only in ONNX
 numerics and, without GDAL, in Pillow's box filter standing in for GDAL's average resampling).
 The images are read once and kept as uint8 (lossless: every evaluation image is 8-bit); each
 model (e.g. each WiSE-FT mix) then only re-runs its image tower on them.
@@ -28,7 +28,7 @@ RETRIEVAL_SETS = {  # name: (table, split, note)
     "ucm_captions_test": (UCM_TABLE, "test", "UCM-Captions test split (210 images, 5 captions "
                           "an image)"),
     "ucm_captions_all": (UCM_TABLE, None, "all rows of UCM-Captions (train and test), the set "
-                         "training.evaluate reports"),
+                         "`python -m training evaluate` reports"),
 }
 BATCH = 64
 

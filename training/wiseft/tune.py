@@ -78,7 +78,7 @@ class TerraLensSubject:
         return self.model.encode_image(pixels)
 
     def save(self, path, info):
-        """fp16 `training.checkpoint` safetensors + JSON, as `export --checkpoint` reads."""
+        """fp16 `training.model.checkpoint` safetensors + JSON, as `export --checkpoint` reads."""
         from ..model.checkpoint import save_checkpoint
         path = Path(path).with_suffix(".safetensors")
         recipe = self.info.get("recipe") or {"model": {"image_size": self.image_size}}

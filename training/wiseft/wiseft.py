@@ -1,12 +1,12 @@
 """Robust fine-tuning (WiSE-FT): fine-tune on captions, mix the weights with the start, evaluate.
 
-    python -m training.wiseft --checkpoint runs/cpu-v1/best.safetensors \
+    python -m training wiseft --checkpoint runs/cpu-v1/best.safetensors \
         --tsv ../shared/data/captions_ucm.tsv --split train --epochs 3 --out runs/wiseft/ucm
-    python -m training.wiseft --open-clip-model ViT-B-32 --open-clip-checkpoint x.pt ...
+    python -m training wiseft --open-clip-model ViT-B-32 --open-clip-checkpoint x.pt ...
 
 theta(alpha) = (1 - alpha) * theta_start + alpha * theta_finetuned (Wortsman et al., "Robust
 fine-tuning of zero-shot models"), evaluated at every `--alphas` value by the DATA.md protocol
-(`training.wiseft_eval`). Writes `finetuned.*`, `log.jsonl` and `wiseft.json` into `--out`.
+(`training.wiseft.evaluate`). Writes `finetuned.*`, `log.jsonl` and `wiseft.json` into `--out`.
 """
 
 import argparse
@@ -97,7 +97,7 @@ def evaluate_alphas(subject, start, finetuned, alphas, suite, progress=True):
 
 
 def export_mix(subject, start, finetuned, alpha, out_dir, bundle_dir, data_root):
-    """Save the mix at `alpha` and export it as a bundle with `training.export`."""
+    """Save the mix at `alpha` and export it as a bundle with `training.export.export`."""
     from ..export import export
     subject.load_state(interpolate(start, finetuned, alpha))
     name = f"wiseft-alpha{alpha:g}".replace(".", "_")  # no dot: save() sets the suffix
@@ -150,7 +150,7 @@ def run(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m training.wiseft", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training wiseft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="TerraLens checkpoint (.safetensors)")
@@ -208,7 +208,3 @@ def main(argv=None):
                      {"alphas": [{k: v for k, v in r.items() if k != "details"}
                                  for r in results["alphas"]]}, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -147,7 +147,7 @@ def test_export_with_a_head_passes_parity(tmp_path, shared_data):
 
 
 def test_load_head_rejects_foreign_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train_dense_head"):
+    with pytest.raises(FileNotFoundError, match="python -m training dense-head"):
         dense_head.load_head(tmp_path / "missing.safetensors")
     path = dense_head.save_head(dense_head.DenseHead(hidden=8), tmp_path / "h.safetensors")
     path.with_suffix(".json").write_text(json.dumps({"format": "other"}))

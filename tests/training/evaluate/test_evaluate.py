@@ -1,6 +1,8 @@
 """Tests of the evaluation command: its maths on hand-made arrays, and a quick run on real data."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -163,3 +165,13 @@ def test_command_on_a_few_real_images(shared_data, repo_root, tmp_path, capsys):
 def test_command_rejects_unknown_tasks(repo_root):
     with pytest.raises(ValueError, match="unknown tasks"):
         main(["--bundle", str(repo_root / "tests" / "data" / "tiny-wordpiece"), "--tasks", "x"])
+
+
+def test_the_evaluate_verb_runs_without_torch_from_any_folder(tmp_path):
+    with pytest.raises(ImportError):
+        import torch  # noqa: F401  (the premise: the QGIS venv has no torch)
+    done = subprocess.run([sys.executable, "-m", "training", "evaluate", "--help"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m training evaluate")
+    assert "--bundle" in done.stdout

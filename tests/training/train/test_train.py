@@ -163,7 +163,7 @@ def test_torchrun_trains_on_two_cpu_ranks(caption_pack, tmp_path, repo_root):
     settings = [arg for knob in TINY + ["optim.batch_size=8", "optim.epochs=2"]
                 for arg in ("--set", knob)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", "-m", "training.train.train", "--pack", str(caption_pack),
+               "--nproc_per_node", "2", "-m", "training", "train", "--pack", str(caption_pack),
                "--out", str(tmp_path), "--device", "cpu", *settings]
     done = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -12,9 +12,9 @@ export QT_QPA_PLATFORM ?= offscreen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-training demo bench zip lint clean
+.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-evaluate test-training demo bench zip lint clean
 
-setup: qgis $(VENV)/.stamp $(TRAIN_VENV)/.stamp .pkg/terralens models
+setup: qgis $(VENV)/.stamp $(TRAIN_VENV)/.stamp .pkg/terralens .pkg/training models
 
 # QGIS from Debian, only when it is missing.
 qgis:
@@ -36,23 +36,29 @@ $(TRAIN_VENV)/.stamp: requirements/train.txt
 	$(TRAIN_VENV)/bin/pip install -q -r requirements/train.txt
 	touch $@
 
-# Make the checkout importable as the package `terralens` (its folder name in QGIS) in both venvs.
+# Make the checkout importable as the package `terralens` (its folder name in QGIS) and the
+# training application as the top-level package `training` (it imports the core as
+# `terralens.plugin.core`), in both venvs, from any folder.
 .pkg/terralens: $(VENV)/.stamp $(TRAIN_VENV)/.stamp
 	mkdir -p .pkg && ln -sfn .. .pkg/terralens
 	for venv in $(VENV) $(TRAIN_VENV); do \
 	  echo "$(ROOT)/.pkg" > $$($$venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/terralens-dev.pth; \
 	done
 
+# The training application as the top-level package `training`, importable from any folder.
+.pkg/training:
+	mkdir -p .pkg && ln -sfn ../training .pkg/training
+
 # Model files built on this machine instead of committed (see models/README.md): the frozen
 # MiniLM text encoder of each bundle that stores only its trained text projection.
-models: $(TRAIN_VENV)/.stamp .pkg/terralens
+models: $(TRAIN_VENV)/.stamp .pkg/terralens .pkg/training
 	@for dir in models/*/; do \
 	  if [ -f "$$dir/text_projection.safetensors" ]; then \
-	    $(TRAIN_PY) -m training.export --text-only --out "$$dir" || exit 1; \
+	    $(TRAIN_PY) -m training export --text-only --out "$$dir" || exit 1; \
 	  fi; \
 	done
 
-test: setup test-core test-qgis test-headless test-packaging test-training
+test: setup test-core test-qgis test-headless test-packaging test-evaluate test-training
 
 test-core:
 	$(PY) -m pytest tests/core
@@ -66,8 +72,13 @@ test-headless:
 test-packaging: zip
 	$(PY) -m pytest tests/packaging
 
+# The evaluate command runs in the QGIS venv (GDAL for the prompt-mask IoU, no torch); so do its
+# tests, and only there.
+test-evaluate:
+	$(PY) -m pytest tests/training/evaluate
+
 test-training:
-	$(TRAIN_PY) -m pytest tests/training
+	$(TRAIN_PY) -m pytest tests/training --ignore=tests/training/evaluate
 
 demo: setup
 	$(PY) demo/run_demo.py

@@ -27,7 +27,7 @@ BYO_ARCHITECTURES = ("RN50", "ViT-B-32", "ViT-L-14")
 # GeoRSCLIP publish theirs (a plain state dict), exported like a user's checkpoint.
 BYO_EXPORT = """
 import sys, torch, open_clip
-from training import export
+from training.export import export
 name, out = sys.argv[1:3]
 torch.manual_seed(0)
 torch.save(open_clip.create_model(name, pretrained=None).state_dict(), out + ".pt")

@@ -144,7 +144,7 @@ def fit_carry(repo, pack, job, size, bits_choices, drop_choices, limit, reserve=
     features (the order of falling fidelity and size), until `reserve` bytes are left under
     `limit`. Returns (bits, drop_bits, travel report).
     """
-    from training.checkpoint import save_init_checkpoint
+    from training.model.checkpoint import save_init_checkpoint
     written = {}
     for bits in bits_choices:
         for drop in drop_choices:

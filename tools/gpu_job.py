@@ -43,9 +43,9 @@ REMOTE_SCRIPT = Path("tools/gpu_remote.sh")
 
 def pack_meta(path):
     """The JSON header of a training pack (format, size, count ...), without decoding images."""
-    from training.pack import PACK_FORMAT
+    from training.data.pack import PACK_FORMAT
     if not Path(path).is_file():
-        raise JobError(f"pack {path} not found: build it with `python -m training.pack`")
+        raise JobError(f"pack {path} not found: build it with `python -m training pack`")
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(zlib.decompress(npz["meta"].tobytes()).decode("utf-8"))
     if meta.get("format") != PACK_FORMAT:
@@ -91,7 +91,7 @@ def prepare(args, repo=REPO):
                                    (16, 8) if args.bits == "auto" else (int(args.bits),),
                                    (0,) if args.exact_features else (0, 4, 6),
                                    args.limit_mib * MIB, args.reserve_mib * MIB)
-    from training.checkpoint import git_revision
+    from training.model.checkpoint import git_revision
     command = remote_command(f"{JOB_DIR}/{Path(args.pack).name}",
                              f"{JOB_DIR}/init-{meta['size']}.safetensors", recipes, args.set,
                              args.max_steps, args.budget_s, git_revision())
@@ -116,9 +116,9 @@ def preflight(args):
     import transformers
     from safetensors.torch import load_file
 
-    from training.checkpoint import TRUNK_PREFIX, dequantize_int8, load_checkpoint
-    from training.model import create_model, trainable_state_dict
-    from training.pack import PackDataset
+    from training.data.pack import PackDataset
+    from training.model.checkpoint import TRUNK_PREFIX, dequantize_int8, load_checkpoint
+    from training.model.model import create_model, trainable_state_dict
     report = {"python": sys.version.split()[0], "torch": torch.__version__,
               "timm": timm.__version__, "transformers": transformers.__version__,
               "open_clip": f"{open_clip.__version__} ({Path(open_clip.__file__).parent})",
@@ -176,13 +176,13 @@ def finish(args, repo=REPO):
                 shutil.copy2(run / name, target / run.name / name)
         checkpoint = (target / run.name / "best.safetensors").relative_to(repo)
         if args.check:
-            from training.export import load_terralens
+            from training.export.export import load_terralens
             load_terralens(repo / checkpoint)
         print(json.dumps(run_summary(target / run.name)))
         bundle = checkpoint.parent / "bundle"
-        print(f"  .venv-train/bin/python -m training.export --checkpoint {checkpoint} "
+        print(f"  .venv-train/bin/python -m training export --checkpoint {checkpoint} "
               f"--out {bundle} --gsd-m 0.6 --image-precision fp16\n"
-              f"  .venv/bin/python -m training.evaluate --bundle {bundle} "
+              f"  .venv/bin/python -m training evaluate --bundle {bundle} "
               f"--out {checkpoint.parent / 'evaluation.json'}")
     return target
 
@@ -216,7 +216,7 @@ def parse_args(argv=None):
     fin.add_argument("--from", dest="source", required=True, help="files_at of the run reply")
     fin.add_argument("--name", required=True, help="runs/gpu-<name>/")
     fin.add_argument("--no-check", dest="check", action="store_false",
-                     help="skip loading each checkpoint with training.export")
+                     help="skip loading each checkpoint with the exporter")
     return parser.parse_args(argv)
 
 

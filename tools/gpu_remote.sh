@@ -42,7 +42,7 @@ main() {
     if [ "$share" -lt 20 ]; then echo "skip $recipe: ${share}s left"; failed=1; continue; fi
     echo "== $recipe (at most ${share}s)"
     rm -rf "${WORK:?}/$recipe"
-    timeout -s INT -k 20 "$share" "$PYTHON" -m training.train --recipe "$recipe" --pack "$PACK" \
+    timeout -s INT -k 20 "$share" "$PYTHON" -m training train --recipe "$recipe" --pack "$PACK" \
       --out "$WORK/$recipe" --set model.pretrained=false --set "model.init_checkpoint=$INIT" \
       "${extra[@]}" > "$WORK.$recipe.out" 2>&1
     rc=$?

@@ -5,7 +5,7 @@ import html
 CONVERT_HELP = (
     "Bigger models: convert an open_clip checkpoint (RemoteCLIP, GeoRSCLIP, SkyCLIP, ...) into a "
     "bundle with TerraLens's training package, then add its folder here:\n"
-    "python -m training.export --open-clip-model ViT-B-32 --open-clip-checkpoint CKPT "
+    "python -m training export --open-clip-model ViT-B-32 --open-clip-checkpoint CKPT "
     "--out FOLDER")
 
 

@@ -23,7 +23,7 @@ def test_model_manager_lists_bundles_of_an_added_folder(qgis_app, repo_root, tin
     dialog.bundle_list.setCurrentRow(ids.index("tiny-wordpiece"))
     text = dialog_text(dialog)
     for expected in ("tiny-wordpiece", "embedding size", "32", "64 pixels", "No evaluation",
-                     "seed", "1234", "random weights", "python -m training.export"):
+                     "seed", "1234", "random weights", "python -m training export"):
         assert expected in text, expected
     dialog.set_current_default()
     assert load_settings().default_bundle == tiny

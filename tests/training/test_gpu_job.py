@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from terralens.training import pack as packing
-from terralens.training.checkpoint import (
+from training.data import pack as packing
+from training.data.data import CaptionDataset
+from training.model.checkpoint import (
     TRUNK_PREFIX,
     dequantize_int8,
     load_checkpoint,
     quantize_int8,
     save_init_checkpoint,
 )
-from terralens.training.data import CaptionDataset
-from terralens.training.model import (
+from training.model.model import (
     MINILM_CONFIG_DIR,
     create_model,
     minilm_dir,
@@ -110,7 +110,7 @@ def test_remote_script_trains_without_weight_packages(tiny_pack, int8_init, tmp_
     info = json.loads((out / "default" / "best.json").read_text())
     assert info["git_revision"] == "abc123"
 
-    from terralens.training.export import load_terralens  # the CPU side, with real MiniLM
+    from training.export.export import load_terralens  # the CPU side, with real MiniLM
     model, _, size = load_terralens(out / "default" / "best.safetensors")
     assert size == 64 and model.text_weights_loaded
 
@@ -187,7 +187,7 @@ def test_fit_carry_falls_back_to_smaller_then_explains(tiny_pack, tmp_path, monk
     (repo / "big" / "x.pack").write_bytes(tiny_pack.read_bytes())
     job = repo / carry.JOB_DIR
     job.mkdir()
-    import training.checkpoint as checkpoint_module  # what gpu_job imports
+    import training.model.checkpoint as checkpoint_module  # what gpu_job imports
     monkeypatch.setattr(checkpoint_module, "save_init_checkpoint",
                         lambda path, size, bits, trunk_only: path.write_bytes(b"i" * bits * 1000))
     carry.write_carry_pack(repo / "big" / "x.pack", job / "x.pack")

@@ -16,7 +16,7 @@ Unicode 14 (3.11) up to Unicode 17, are listed in `_unicode_quirks.py`, made by 
 reference on every code point. What can still differ: characters assigned after Unicode 17,
 letters of Unicode 15-17 that the running Python's `str.lower` does not know yet, and, on
 Pythons older than 3.11, characters of Unicode 14. A sweep of every code point in context
-(`training/golden_tokens.py --sweep`) finds no difference under Python 3.11.
+(`python -m training golden-tokens --sweep`) finds no difference under Python 3.11.
 """
 
 import unicodedata

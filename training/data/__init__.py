@@ -1,0 +1,1 @@
+"""Training data: caption, class-folder and GeoTIFF datasets, compact packs, GPU augmentation."""

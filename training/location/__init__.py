@@ -1,0 +1,1 @@
+"""The location encoder (FLAVARS / SatCLIP): geotagged embeddings, training, export."""

@@ -1,0 +1,1 @@
+"""Training objectives: contrastive, masked image modelling and location losses."""

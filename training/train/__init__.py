@@ -1,0 +1,1 @@
+"""The training loop: one step's pieces, devices and DDP, the log, held-out validation."""

@@ -1,0 +1,1 @@
+"""Robust fine-tuning (WiSE-FT): fine-tune, mix the weights with the start, evaluate in torch."""

@@ -18,6 +18,7 @@ from qgis.PyQt.QtGui import QColor
 
 from ..core.outputs import read_metadata
 from .resources import STYLE_DIR
+from .result_layers import place_in_results_group
 
 _alive = []  # QGIS keeps only a pointer to post-processors: keep the Python objects alive
 
@@ -80,6 +81,15 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         self.style = style
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
+        self.apply(layer)
+        if context is not None and context.project() is not None:
+            node = context.project().layerTreeRoot().findLayer(layer.id())
+            if node is not None and node.parent() is context.project().layerTreeRoot():
+                place_in_results_group(layer, context.project())  # unless Processing's own
+                # results group (a user setting) already holds it
+
+    def apply(self, layer):
+        """Set the named style on `layer`."""
         if self.style == "labels":
             categorise_by_label(layer)
         elif self.style == "classes":

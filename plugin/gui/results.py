@@ -1,39 +1,23 @@
-"""Result layers on the main thread: the "TerraLens results" group, styles, zoom to a tile."""
+"""Result layers on the main thread: load, style and group them; zoom to a tile."""
 
-from qgis.core import (
-    QgsCoordinateTransform,
-    QgsProject,
-    QgsRectangle,
-    QgsVectorLayer,
-)
+from qgis.core import QgsCoordinateTransform, QgsProject, QgsRectangle, QgsVectorLayer
 
+from ..common.result_layers import place_in_results_group
 from ..common.styles import StyleOnLoad
-
-GROUP_NAME = "TerraLens results"
-
-
-def results_group(project=None):
-    """The layer-tree group of result layers, or None before the first result."""
-    return (project or QgsProject.instance()).layerTreeRoot().findGroup(GROUP_NAME)
 
 
 def add_result_layer(path, name, style, project=None):
-    """Load a result file, style it (`common.styles` names) and put it first in the group.
+    """Load a result file, style it (`common.styles` names) and put it first in the results
+    group, replacing an older result of the same name (the same query asked again).
 
     Raises:
         OSError: the file cannot be read as a vector layer.
     """
-    project = project or QgsProject.instance()
     layer = QgsVectorLayer(str(path), name, "ogr")
     if not layer.isValid():
         raise OSError(f"the result file {path} cannot be opened: check the disk is not full")
     StyleOnLoad(style).postProcessLayer(layer, None, None)
-    project.addMapLayer(layer, False)
-    group = results_group(project) or project.layerTreeRoot().insertGroup(0, GROUP_NAME)
-    group.insertLayer(0, layer)
-    # a group made empty shows collapsed; flip the flag so the layer panel opens it
-    group.setExpanded(False)
-    group.setExpanded(True)
+    place_in_results_group(layer, project, replace_same_name=True)
     return layer
 
 

@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..common.result_layers import result_name
 from ..core import pipeline
 from ..core.labels import parse_labels
 from .base import LOCATION_WEIGHT, TerraLensAlgorithm, comma_list
@@ -83,9 +84,11 @@ class ZeroShotLabel(TerraLensAlgorithm):
         feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
                           f"{summary['tiles_skipped']} skipped (nodata); "
                           f"best labels: {summary['label_counts']}")
+        subject = ", ".join(labels)
         return self.styled_results(context, [
-            (OUTPUT, out, "labels", f"Labels ({layer.name()})"),
-            (self.CLASS_RASTER, class_raster, "classes", f"Classes ({layer.name()})")])
+            (OUTPUT, out, "labels", result_name("Labels", subject, [layer.name()])),
+            (self.CLASS_RASTER, class_raster, "classes",
+             result_name("Classes", subject, [layer.name()]))])
 
 
 class IndexingAlgorithm(TerraLensAlgorithm):
@@ -181,9 +184,10 @@ class TextSearch(IndexingAlgorithm):
             crs_wkt=self.output_crs_wkt(parameters, context))
         feedback.pushInfo(f"{len(hits)} tiles found; best score "
                           f"{hits[0]['score']:.3f}" if hits else "no tile found")
+        names = [layer.name() for layer in self.parameterAsLayerList(parameters, INPUT, context)]
         return self.styled_results(context, [
-            (OUTPUT, out, "search", f"Search: {query}"),
-            (self.HEATMAP, heatmap, "heatmap", f"Similarity: {query}")])
+            (OUTPUT, out, "search", result_name("Search", query, names)),
+            (self.HEATMAP, heatmap, "heatmap", result_name("Similarity", query, names[:1]))])
 
 
     def output_crs_wkt(self, parameters, context):
@@ -245,8 +249,9 @@ class PromptMask(TerraLensAlgorithm):
         feedback.pushInfo(f"{summary['polygons']} polygons from {summary['tiles_encoded']} "
                           "tiles")
         return self.styled_results(context, [
-            (OUTPUT, out, "mask", f"Mask: {prompt}"),
-            (self.PROBABILITY, probability, "probability", f"Probability: {prompt}")])
+            (OUTPUT, out, "mask", result_name("Mask", prompt, [layer.name()])),
+            (self.PROBABILITY, probability, "probability",
+             result_name("Probability", prompt, [layer.name()]))])
 
 
 ALGORITHMS = [ZeroShotLabel, BuildIndex, TextSearch, PromptMask]

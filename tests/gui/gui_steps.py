@@ -5,7 +5,7 @@ import time
 import pytest
 from qgis.core import QgsApplication, QgsProject
 
-from terralens.plugin.gui.results import GROUP_NAME
+from terralens.plugin.common.result_layers import GROUP_NAME
 
 
 def wait_for(condition, timeout=20.0):

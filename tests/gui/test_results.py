@@ -3,14 +3,9 @@
 import pytest
 from qgis.core import QgsCoordinateReferenceSystem, QgsProject
 
+from terralens.plugin.common.result_layers import results_group
 from terralens.plugin.core import pipeline
-from terralens.plugin.gui.results import (
-    add_result_layer,
-    footprint_rectangle,
-    results_group,
-    select_rank,
-    zoom_to,
-)
+from terralens.plugin.gui.results import add_result_layer, footprint_rectangle, select_rank, zoom_to
 
 
 @pytest.fixture
@@ -21,12 +16,14 @@ def hits_file(tmp_path, wordpiece_model, spacenet):
     return out, hits
 
 
-def test_result_layers_go_first_into_one_group(hits_file):
+def test_result_layers_go_first_into_one_group_and_a_repeated_query_replaces(hits_file):
     path, _ = hits_file
     first = add_result_layer(path, "Search: roofs", "search")
     second = add_result_layer(path, "Search: roads", "search")
     group = results_group()
     assert [node.layer() for node in group.findLayers()] == [second, first]
+    again = add_result_layer(path, "Search: roofs", "search")
+    assert [node.layer() for node in group.findLayers()] == [again, second]
     assert QgsProject.instance().layerTreeRoot().children()[0] is group
     with pytest.raises(OSError, match="cannot be opened"):
         add_result_layer(path.parent / "missing.gpkg", "x", "search")

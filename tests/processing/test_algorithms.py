@@ -236,3 +236,17 @@ def test_log_gets_phases_and_warnings_not_a_line_a_batch(tmp_path, ortho, tiny):
         GSD=2.0, OUTPUT=str(tmp_path / "one.gpkg"))
     assert len(feedback.texts) <= 2, feedback.texts
     assert len(feedback.warnings) == 1 and "fits in one tile" in feedback.warnings[0]
+
+
+def test_loaded_results_are_named_by_what_they_hold_and_grouped(tmp_path, ortho, tiny,
+                                                               clean_qgis_state):
+    import processing
+    from qgis.core import QgsProject
+
+    processing.runAndLoadResults("terralens:zeroshotlabel", {
+        "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
+        "OUTPUT": str(tmp_path / "labels.gpkg"), "CLASS_RASTER": str(tmp_path / "classes.tif")})
+    group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+    names = sorted(node.layer().name() for node in group.findLayers())
+    assert names == ["Classes: trees, roofs, roads (ortho_drone_small)",
+                     "Labels: trees, roofs, roads (ortho_drone_small)"]

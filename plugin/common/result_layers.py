@@ -1,0 +1,55 @@
+"""Result layers in the project: names that say what they hold, one "TerraLens results" group."""
+
+from qgis.core import QgsProject
+
+GROUP_NAME = "TerraLens results"
+SUBJECT_CHARS = 48  # a layer name stays readable in the layers panel
+
+
+def short_text(text, limit=SUBJECT_CHARS):
+    """`text` cut at a word to at most `limit` characters, with "…" when cut."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(",;")
+    return cut + "…"
+
+
+def result_name(kind, subject, raster_names):
+    """"Labels: forest, water… (scene)": what a layer holds and where it comes from."""
+    names = list(raster_names)
+    where = names[0] if len(names) == 1 else f"{len(names)} rasters"
+    return f"{kind}: {short_text(subject)} ({short_text(where, 32)})"
+
+
+def results_group(project=None):
+    """The layer-tree group of result layers, or None before the first result."""
+    return (project or QgsProject.instance()).layerTreeRoot().findGroup(GROUP_NAME)
+
+
+def place_in_results_group(layer, project=None, replace_same_name=False):
+    """Put `layer` (already in `project`, or added here) first in the results group.
+
+    With `replace_same_name`, older layers of the group with the same name are removed (a
+    repeated search replaces its previous answer instead of stacking another one).
+    """
+    project = project or QgsProject.instance()
+    root = project.layerTreeRoot()
+    group = results_group(project) or root.insertGroup(0, GROUP_NAME)
+    if replace_same_name:
+        stale = [node.layerId() for node in group.findLayers()
+                 if node.layer() is not None and node.layer().name() == layer.name()
+                 and node.layerId() != layer.id()]
+        project.removeMapLayers(stale)
+    if project.mapLayer(layer.id()) is None:
+        project.addMapLayer(layer, False)
+    node = root.findLayer(layer.id())
+    if node is None:
+        group.insertLayer(0, layer)
+    elif node.parent() is not group:
+        group.insertChildNode(0, node.clone())
+        node.parent().removeChildNode(node)
+    # a group made empty shows collapsed; flip the flag so the layers panel opens it
+    group.setExpanded(False)
+    group.setExpanded(True)
+    return group

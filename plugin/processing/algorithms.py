@@ -56,9 +56,11 @@ class ZeroShotLabel(TerraLensAlgorithm):
         self.add_model_parameters()
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Labelled tiles"), QgsProcessing.TypeVectorPolygon))
+        # created by default: QGIS 3.22 never enables "Open output file" for an optional
+        # output that starts skipped, even after a file is chosen
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.CLASS_RASTER, self.tr("Class raster"), optional=True,
-            createByDefault=False))
+            self.CLASS_RASTER, self.tr("Class raster (one class number a tile, named by label)"),
+            optional=True, createByDefault=True))
 
     def labels(self, parameters, context):
         text = self.parameterAsString(parameters, self.LABELS, context)
@@ -166,7 +168,7 @@ class TextSearch(IndexingAlgorithm):
             OUTPUT, self.tr("Search results"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.HEATMAP, self.tr("Similarity heat-map (first raster)"), optional=True,
-            createByDefault=False))
+            createByDefault=True))
 
     def run_job(self, parameters, context, feedback):
         query = self.parameterAsString(parameters, self.QUERY, context)
@@ -227,7 +229,7 @@ class PromptMask(TerraLensAlgorithm):
             OUTPUT, self.tr("Mask polygons"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.PROBABILITY, self.tr("Mask probability raster"), optional=True,
-            createByDefault=False))
+            createByDefault=True))
 
     def run_job(self, parameters, context, feedback):
         layer = self.parameterAsRasterLayer(parameters, INPUT, context)

@@ -68,3 +68,18 @@ def test_actions_open_their_dialog_with_the_active_raster(plugin, stub_iface, ra
     value = dialog.mainWidget().wrappers["INPUT"].parameterValue()
     assert value in (raster.id(), [raster.id()], [raster.source()])
     dialog.close()
+
+
+@pytest.mark.parametrize("algorithm, raster_output", [("zeroshotlabel", "CLASS_RASTER"),
+                                                      ("textsearch", "HEATMAP"),
+                                                      ("promptmask", "PROBABILITY")])
+def test_optional_rasters_can_be_opened_after_the_run(plugin, raster, algorithm, raster_output):
+    from qgis.PyQt.QtWidgets import QCheckBox
+
+    dialog = plugin.open_dialog(algorithm)
+    try:
+        widget = dialog.mainWidget().wrappers[raster_output].wrappedWidget()
+        boxes = [box for box in widget.findChildren(QCheckBox) if "Open output" in box.text()]
+        assert boxes and boxes[0].isEnabled() and boxes[0].isChecked()
+    finally:
+        dialog.close()

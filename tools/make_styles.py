@@ -51,8 +51,6 @@ if __name__ == "__main__":
     app = QgsApplication([], False)
     app.initQgis()
     OUT.mkdir(parents=True, exist_ok=True)
-    save("search", "field=rank:integer&field=score:double",
-         graduated("score", "#fff5b0", "#d7191c"), [0.1, 0.2, 0.3, 0.4])
     save("mask", "field=prompt:string&field=mean_score:double",
          graduated("mean_score", "#c6dbef", "#08306b", opacity=0.7), [0.5, 0.7, 0.9, 1.0])
     sys.exit(0)

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsRasterBandStats,
     QgsRasterShader,
     QgsRendererCategory,
+    QgsRendererRange,
     QgsSingleBandPseudoColorRenderer,
 )
 from qgis.PyQt.QtGui import QColor
@@ -20,6 +21,7 @@ from ..core.outputs import read_metadata
 from .resources import STYLE_DIR
 from .result_layers import place_in_results_group
 
+RANK_COLOURS = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf"]  # best to weakest
 _alive = []  # QGIS keeps only a pointer to post-processors: keep the Python objects alive
 
 
@@ -54,16 +56,51 @@ def palette_classes(layer):
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, entries))
 
 
-def pseudocolour(layer, low=None, high=None):
-    """Heat-map colours (dark blue to yellow) from `low` to `high` (default: band min/max)."""
+def graduate_by_rank(layer, classes=5):
+    """Search results coloured by rank in `classes` groups, the legend saying "ranks 1–4 (best
+    matches)" rather than raw similarity scores, which users cannot read."""
+    ranks = sorted(v for v in layer.uniqueValues(layer.fields().indexOf("rank")) if v is not None)
+    chunks = [chunk for chunk in _split(ranks, classes) if chunk]
+    ranges = []
+    for number, chunk in enumerate(chunks):
+        label = f"rank {chunk[0]}" if len(chunk) == 1 else f"ranks {chunk[0]}–{chunk[-1]}"
+        if number == 0:
+            label += " (best matches)"
+        elif number == len(chunks) - 1:
+            label += " (weakest listed)"
+        colour = RANK_COLOURS[min(number * len(RANK_COLOURS) // len(chunks),
+                                  len(RANK_COLOURS) - 1)]
+        symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#303030",
+                                             "outline_width": "0.3"})
+        symbol.setOpacity(0.6)
+        ranges.append(QgsRendererRange(chunk[0] - 0.5, chunk[-1] + 0.5, symbol, label))
+    layer.setRenderer(QgsGraduatedSymbolRenderer("rank", ranges))
+
+
+def _split(values, parts):
+    size, extra = divmod(len(values), max(1, parts))
+    chunks, start = [], 0
+    for number in range(parts):
+        stop = start + size + (1 if number < extra else 0)
+        chunks.append(values[start:stop])
+        start = stop
+    return chunks
+
+
+def pseudocolour(layer, low=None, high=None, ends=("weakest match", "strongest match")):
+    """Heat-map colours (dark blue to red) from `low` to `high` (default: band min/max), the
+    legend naming what its two ends mean."""
     if low is None or high is None:
         stats = layer.dataProvider().bandStatistics(1, QgsRasterBandStats.Min |
                                                     QgsRasterBandStats.Max)
         low, high = stats.minimumValue, stats.maximumValue
     colours = ["#30123b", "#4686fb", "#1be5b5", "#a4fc3c", "#fbb938", "#d23105"]
     steps = len(colours) - 1
-    items = [QgsColorRampShader.ColorRampItem(low + (high - low) * i / steps, QColor(c))
-             for i, c in enumerate(colours)]
+    values = [low + (high - low) * i / steps for i in range(len(colours))]
+    labels = [f"{v:.2f}" for v in values]
+    labels[0], labels[-1] = f"{ends[0]} ({labels[0]})", f"{ends[1]} ({labels[-1]})"
+    items = [QgsColorRampShader.ColorRampItem(value, QColor(colour), label)
+             for value, colour, label in zip(values, colours, labels)]
     ramp = QgsColorRampShader(low, high)
     ramp.setColorRampType(QgsColorRampShader.Interpolated)
     ramp.setColorRampItemList(items)
@@ -97,7 +134,9 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         elif self.style == "heatmap":
             pseudocolour(layer)
         elif self.style == "probability":
-            pseudocolour(layer, 0.0, 1.0)
+            pseudocolour(layer, 0.0, 1.0, ends=("background", "the prompt"))
+        elif self.style == "search":
+            graduate_by_rank(layer)
         else:
             layer.loadNamedStyle(str(STYLE_DIR / f"{self.style}.qml"))
             renderer = layer.renderer()

@@ -10,6 +10,7 @@ from qgis.core import (
     QgsMapLayerType,
     QgsProcessingUtils,
     QgsProject,
+    QgsUnitTypes,
 )
 from qgis.PyQt.QtCore import Qt, pyqtSlot
 from qgis.PyQt.QtWidgets import (
@@ -27,6 +28,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..common.result_layers import result_name
 from .dependencies import DependencyOffer, missing_packages
 from .history import load_history, remember_query
 from .results import add_result_layer, footprint_rectangle, select_rank, zoom_to
@@ -36,6 +38,23 @@ from .tasks import WorkTask, start
 
 MEMORY_LIMIT = 8  # loaded indexes kept per session (a large index is tens of MB)
 LAYER_ROLE = Qt.ItemDataRole.UserRole
+
+
+SCORE_HELP = ("score: how similar the tile is to the query (cosine similarity of the two "
+              "embeddings, -1 to 1; higher is closer). Only the order matters: compare scores "
+              "within one search, not between queries.")
+
+
+def hit_text(hit, raster_name, crs):
+    """"3.  score 0.214 · scene · 77 m tile at 741 212, 3 740 118" for the result list."""
+    xs, ys = [x for x, _ in hit["footprint"]], [y for _, y in hit["footprint"]]
+    centre_x, centre_y = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    if crs.isGeographic():
+        where = f"tile at {centre_y:.5f}°, {centre_x:.5f}°"
+    else:
+        unit = QgsUnitTypes.toAbbreviatedString(crs.mapUnits())
+        where = f"{max(xs) - min(xs):.0f} {unit} tile at {centre_x:.0f}, {centre_y:.0f}"
+    return f"{hit['rank']}.  score {hit['score']:.3f}  ·  {raster_name}  ·  {where}"
 
 
 def project_crs_wkt():
@@ -222,20 +241,21 @@ class SearchPanel(QDockWidget):
         while len(self.memory) > MEMORY_LIMIT:
             self.memory.pop(next(iter(self.memory)))
         query = outcome.request.query
-        layer = add_result_layer(outcome.request.out_path, f"Search: {query}", "search")
+        layer = add_result_layer(outcome.request.out_path,
+                                 result_name("Search", query, outcome.raster_names), "search")
         self.result_layer_id = layer.id()
         self._list_hits(outcome, layer.crs())
         self._show_history(remember_query(QgsProject.instance(), query), query)
         best = f"; best score {outcome.hits[0]['score']:.3f}" if outcome.hits else ""
         self.report(f"{len(outcome.hits)} tiles for '{query}' ({outcome.model_id}){best}. "
-                    "Click one to zoom to it.")
+                    "Click one to zoom to it; hover for what the score means.")
         self._run_pending()
 
     def _list_hits(self, outcome, crs):
         self.result_list.clear()
         for hit in outcome.hits:
-            name = outcome.raster_names[hit["index"]]
-            item = QListWidgetItem(f"{hit['rank']}.  {hit['score']:.3f}   {name}")
+            item = QListWidgetItem(hit_text(hit, outcome.raster_names[hit["index"]], crs))
+            item.setToolTip(SCORE_HELP)
             item.setData(LAYER_ROLE, (hit["rank"], hit["footprint"], crs.toWkt()))
             self.result_list.addItem(item)
 

@@ -6,6 +6,5 @@ from terralens.plugin.common.resources import ICON_PATH, PROVIDER_ID, RESOURCES_
 def test_icons_and_styles_exist(repo_root):
     assert RESOURCES_DIR == repo_root / "resources"
     assert ICON_PATH.is_file() and ICON_PATH.suffix == ".png"
-    for name in ("search", "mask"):
-        assert (STYLE_DIR / f"{name}.qml").is_file()
+    assert (STYLE_DIR / "mask.qml").is_file()
     assert PROVIDER_ID == "terralens"

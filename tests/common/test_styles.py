@@ -15,7 +15,7 @@ def test_palette_gives_distinct_colours():
     assert len(set(colours)) == 12
 
 
-def test_labels_are_categorised_and_scores_graduated(qgis_app, tmp_path, wordpiece_model,
+def test_labels_are_categorised_and_search_results_graduated_by_rank(qgis_app, tmp_path, wordpiece_model,
                                                      spacenet):
     out = tmp_path / "labels.gpkg"
     pipeline.label_raster(spacenet, wordpiece_model, "roofs, trees, roads", out)
@@ -29,8 +29,10 @@ def test_labels_are_categorised_and_scores_graduated(qgis_app, tmp_path, wordpie
     pipeline.search([index], wordpiece_model, "roofs", k=8, out_path=tmp_path / "hits.gpkg")
     hits = QgsVectorLayer(str(tmp_path / "hits.gpkg"), "hits", "ogr")
     style_on_load("search").postProcessLayer(hits, None, None)
-    assert hits.renderer().type() == "graduatedSymbol"
-    assert hits.renderer().classAttribute() == "score"
+    renderer = hits.renderer()
+    assert renderer.type() == "graduatedSymbol" and renderer.classAttribute() == "rank"
+    assert [r.label() for r in renderer.ranges()] == [
+        "ranks 1–2 (best matches)", "ranks 3–4", "ranks 5–6", "rank 7", "rank 8 (weakest listed)"]
 
 
 def test_rasters_get_pseudocolour_and_classes_a_palette(qgis_app, tmp_path):
@@ -39,6 +41,8 @@ def test_rasters_get_pseudocolour_and_classes_a_palette(qgis_app, tmp_path):
     layer = QgsRasterLayer(str(heat), "heat")
     style_on_load("heatmap").postProcessLayer(layer, None, None)
     assert layer.renderer().type() == "singlebandpseudocolor"
+    ramp = layer.renderer().shader().rasterShaderFunction().colorRampItemList()
+    assert ramp[0].label == "weakest match (0.00)" and ramp[-1].label == "strongest match (1.00)"
     classes = tmp_path / "classes.tif"
     write_geotiff(classes, np.array([[1, 2], [2, 0]], np.uint8), (0, 1, 0, 2, 0, -1), "",
                   nodata=0, metadata={"classes": {"1": "forest", "2": "water"}})

@@ -24,20 +24,23 @@ def test_panel_search_builds_the_index_once_then_answers_from_memory(panel, stub
     assert progress and max(progress) > 50, "the panel showed the indexing progress"
     assert panel.status.text().startswith("20 tiles"), panel.status.text()
     layers = result_layers()
-    assert [layer.name() for layer in layers] == ["Search: houses with a pool"]
+    assert [layer.name() for layer in layers] == ["Search: houses with a pool (atlanta pan)"]
     features = sorted(layers[0].getFeatures(), key=lambda f: f["rank"])
     assert [f["rank"] for f in features] == list(range(1, 21))
     scores = [f["score"] for f in features]
     assert scores == sorted(scores, reverse=True)
     assert layers[0].renderer().type() == "graduatedSymbol"  # the search style
     assert panel.result_list.count() == 20
+    first = panel.result_list.item(0)
+    assert first.text().startswith("1.  score ") and "atlanta pan" in first.text()
+    assert " m tile at " in first.text() and "higher is closer" in first.toolTip()
     calls = registry.cached_model(tiny).image.calls
     assert calls > 0 and len(panel.memory) == 1
 
     search(panel, "parking lot")
     assert registry.cached_model(tiny).image.calls == calls, "no tile was encoded again"
-    assert [layer.name() for layer in result_layers()] == ["Search: parking lot",
-                                                           "Search: houses with a pool"]
+    assert [layer.name() for layer in result_layers()] == [
+        "Search: parking lot (atlanta pan)", "Search: houses with a pool (atlanta pan)"]
     assert load_history(QgsProject.instance()) == ["parking lot", "houses with a pool"]
     offered = [panel.query_box.itemText(i) for i in range(panel.query_box.count())]
     assert offered == ["parking lot", "houses with a pool"]

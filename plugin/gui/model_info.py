@@ -1,33 +1,89 @@
-"""What the model manager says about a bundle: figures, provenance, card, how to convert one."""
+"""What the model manager says about a bundle: figures in words, provenance, card, conversion."""
 
 import html
+from pathlib import PurePath
 
 CONVERT_HELP = (
     "Bigger models: convert an open_clip checkpoint (RemoteCLIP, GeoRSCLIP, SkyCLIP, ...) into a "
     "bundle with TerraLens's training package, then add its folder here:\n"
     "python -m training export --open-clip-model ViT-B-32 --open-clip-checkpoint CKPT "
     "--out FOLDER")
+# What the evaluation keys of bundle.json measure, for people (unknown keys are spelled out).
+FIGURE_NAMES = {
+    "zero_shot_ucm21_top1": "Zero-shot labels, UC Merced (21 classes): % right",
+    "zero_shot_rsscn7_top1": "Zero-shot labels, RSSCN7 (7 classes): % right",
+    "rsicd_aid_test_mean_recall": "Text search, RSICD test captions: mean recall",
+    "ucm_captions_mean_recall": "Text search, UCM-Captions: mean recall",
+    "ucm_captions_test_mean_recall": "Text search, UCM-Captions test split: mean recall",
+    "knn20_ucm_top1": "Image similarity, UC Merced (20 nearest): % right",
+    "knn20_rsscn7_top1": "Image similarity, RSSCN7 (20 nearest): % right",
+    "spacenet_building_iou_at_0.5": "Building masks, SpaceNet Atlanta: IoU %",
+    "protocol": "How measured",
+}
+SUFFIXES = {"_prompt_ensemble": " (prompt ensemble)"}
+GROUPS = {"text_int8": "with the 8-bit text encoder", "published": "published, for comparison"}
+TRAINING_FACTS = (  # (label, path in provenance)
+    ("Trained on", ("data", "source")), ("Training images", ("data", "images")),
+    ("Recipe", ("recipe", "name")), ("Epochs", ("recipe", "optim", "epochs")),
+    ("Device", ("training", "device")), ("Training time (s)", ("training", "train_seconds")),
+    ("Images per second", ("training", "images_per_s")), ("Weights", ("weights",)),
+    ("Note", ("note",)), ("Source revision", ("git_revision",)))
 
 
-def flatten(value, prefix=""):
-    """Nested dicts as (dotted key, value) pairs, in order."""
-    if isinstance(value, dict):
-        pairs = []
-        for key, inner in value.items():
-            pairs += flatten(inner, f"{prefix}.{key}" if prefix else str(key))
-        return pairs
+def figure_name(key, group=""):
+    """A bundle.json evaluation key in words ("zero_shot_ucm21_top1" -> "Zero-shot ...")."""
+    suffix = ""
+    for ending, words in SUFFIXES.items():
+        if key.endswith(ending):
+            key, suffix = key[:-len(ending)], words
+    name = FIGURE_NAMES.get(key) or key.replace("_", " ").capitalize()
+    return name + suffix + (f", {GROUPS.get(group, group.replace('_', ' '))}" if group else "")
+
+
+def readable(value):
+    """Numbers to 3 significant figures; paths to their file name (no folders of other
+    machines); anything else as text."""
     if isinstance(value, float):
-        value = f"{value:.4g}"
-    return [(prefix, value)]
+        return f"{value:.3g}"
+    text = str(value)
+    return ", ".join(PurePath(part).name if "/" in part and " " not in part.strip() else part
+                     for part in text.split(", "))
+
+
+def evaluation_rows(evaluation):
+    """(name, value) rows of the evaluation figures, nested groups named after their group."""
+    rows = []
+    for key, value in (evaluation or {}).items():
+        if isinstance(value, dict):
+            rows += [(figure_name(inner, key), readable(v)) for inner, v in value.items()
+                     if not isinstance(v, dict)]
+        elif key.endswith("_note"):
+            rows.append(("Note", readable(value)))
+        else:
+            rows.append((figure_name(key), readable(value)))
+    return rows
+
+
+def training_rows(provenance):
+    """The few provenance facts a user cares about (the whole recipe stays in bundle.json)."""
+    rows = []
+    for label, path in TRAINING_FACTS:
+        value = provenance
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            rows.append((label, readable(value)[:12] if label == "Source revision"
+                         else readable(value)))
+    return rows
 
 
 def _rows(pairs):
-    return "".join(f"<tr><td><b>{html.escape(str(key))}</b></td>"
+    return "".join(f"<tr><td><b>{html.escape(str(key))}</b>&nbsp;&nbsp;</td>"
                    f"<td>{html.escape(str(value))}</td></tr>" for key, value in pairs)
 
 
 def describe_bundle(bundle, default=False):
-    """HTML: id, sizes, tiling, tokenizer, then evaluation figures and the rest of provenance."""
+    """HTML: id, sizes, tiling, encoders, then evaluation figures and training facts."""
     gsd = f"{bundle.gsd_m:g} m/pixel" if bundle.gsd_m else "the raster's own pixels"
     facts = [("id", bundle.id), ("name", bundle.name or "-"), ("folder", bundle.folder),
              ("embedding size", bundle.embedding_dim),
@@ -38,13 +94,15 @@ def describe_bundle(bundle, default=False):
              ("tokenizer", f"{bundle.text.tokenizer}, {bundle.text.context_length} tokens"),
              ("prompt template", bundle.prompt_template)]
     provenance = dict(bundle.provenance or {})
-    evaluation = provenance.pop("evaluation", None)
+    figures = evaluation_rows(provenance.get("evaluation"))
     parts = [f"<h3>{html.escape(bundle.id)}{' (default)' if default else ''}</h3>",
              f"<table>{_rows(facts)}</table>", "<h4>Evaluation</h4>"]
-    parts.append(f"<table>{_rows(flatten(evaluation))}</table>" if evaluation else
+    parts.append(f"<table>{_rows(figures)}</table>" if figures else
                  "<p>No evaluation figures in this bundle.</p>")
-    if provenance:
-        parts += ["<h4>Provenance</h4>", f"<table>{_rows(flatten(provenance))}</table>"]
+    training = training_rows(provenance)
+    if training:
+        parts += ["<h4>Training</h4>", f"<table>{_rows(training)}</table>",
+                  "<p>The whole recipe is in the bundle's <code>bundle.json</code>.</p>"]
     return "".join(parts)
 
 

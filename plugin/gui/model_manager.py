@@ -6,6 +6,7 @@ from pathlib import Path
 
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -31,6 +32,14 @@ from ..core.registry import (
 )
 from .model_info import CONVERT_HELP, describe_bundle, model_card
 from .settings import DEVICES, load_settings, save_settings
+
+NO_MODEL_HTML = (
+    "<h3>No model installed yet</h3><p>TerraLens needs a model bundle. Click <b>Install model "
+    "pack…</b> below and choose the model pack zip "
+    "(<code>terralens-model-terralens-effnet-minilm-v1.zip</code>, published beside the plugin "
+    "or built with <code>make zip</code>). It is unpacked into your QGIS profile, where plugin "
+    "upgrades leave it alone, and becomes the default model.</p><p>A bundle folder you already "
+    "have (one with a <code>bundle.json</code>) can be added with <b>Add bundle folder…</b>.</p>")
 
 
 @dataclass
@@ -139,9 +148,7 @@ class ModelManagerDialog(QDialog):
         elif self.entries:
             self.bundle_list.setCurrentRow(0)
         else:
-            self.details.setHtml(
-                "<p>No model bundle found. The default model is not installed in "
-                f"<code>{html.escape(str(EMBEDDED_DIR))}</code>: add a bundle folder.</p>")
+            self.details.setHtml(NO_MODEL_HTML)
 
     def current_entry(self):
         row = self.bundle_list.currentRow()
@@ -173,15 +180,23 @@ class ModelManagerDialog(QDialog):
             self.install_pack(path)
 
     def install_pack(self, path):
-        """Unpack a model pack into the profile's models folder; its model becomes selectable
-        (and the default model when it is the default bundle id)."""
+        """Unpack a model pack into the profile's models folder, list it and show it selected
+        (it is the default model when it is the default bundle id)."""
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a large zip takes a moment
         try:
             folder, bundle = install_model_pack(path, user_models_dir())
         except BundleError as err:
             self.details.setPlainText(f"Could not install {path}:\n{err}")
             return None
+        finally:
+            QApplication.restoreOverrideCursor()
         self.refresh()
-        self.details.setPlainText(f"Installed model {bundle.id} in {folder}.")
+        folders = [entry.folder for entry in self.entries]
+        if folder.resolve() in folders:
+            self.bundle_list.setCurrentRow(folders.index(folder.resolve()))
+        self.details.setHtml(f"<p><b>Installed model {html.escape(bundle.id)}</b> in "
+                             f"<code>{html.escape(str(folder))}</code>.</p>"
+                             + self.details.toHtml())
         return folder
 
     def add_folder(self, folder):

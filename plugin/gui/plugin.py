@@ -19,6 +19,30 @@ ALGORITHM_ACTIONS = (
 MULTI_LAYER_INPUT = {"textsearch", "buildindex"}
 
 
+def plugin_version():
+    """The version in metadata.txt (what the plugin manager shows)."""
+    metadata = RESOURCES_DIR.parent / "metadata.txt"
+    for line in metadata.read_text(encoding="utf-8").splitlines():
+        if line.startswith("version="):
+            return line.split("=", 1)[1].strip()
+    return "unknown"
+
+
+def about_text():
+    """The About box: version, what TerraLens does, where things are."""
+    from ..common.packages import packages_dir, status
+
+    engine = status()
+    engine_text = (f"onnxruntime {engine.version}" if engine.ok
+                   else f"onnxruntime not usable: {engine.detail}")
+    return (f"TerraLens {plugin_version()}\n\n"
+            "Asks rasters questions in words: label tiles, search rasters with free text "
+            "(Search panel) and segment by prompt. Its algorithms are also in the Processing "
+            "toolbox under 'TerraLens' and run headless with qgis_process; models and settings "
+            "are in Raster > TerraLens.\n\n"
+            f"Engine: {engine_text} (packages folder: {packages_dir()}).")
+
+
 class TerraLensPlugin:
     """QGIS plugin object; works with `iface=None` (qgis_process calls only initProcessing)."""
 
@@ -116,14 +140,7 @@ class TerraLensPlugin:
 
     def show_about(self):
         """Say what the plugin does and where its algorithms are."""
-        QMessageBox.information(
-            self.iface.mainWindow(),
-            "TerraLens",
-            "TerraLens asks rasters questions in words: label tiles, search rasters with free "
-            "text (Search panel) and segment by prompt. Its algorithms are also in the "
-            "Processing toolbox under 'TerraLens'; models and settings are in the TerraLens "
-            "menu.",
-        )
+        QMessageBox.information(self.iface.mainWindow(), "About TerraLens", about_text())
 
     def unload(self):
         """Remove everything initGui and initProcessing added."""

@@ -15,8 +15,8 @@ def test_palette_gives_distinct_colours():
     assert len(set(colours)) == 12
 
 
-def test_labels_are_categorised_and_search_results_graduated_by_rank(qgis_app, tmp_path, wordpiece_model,
-                                                     spacenet):
+def test_labels_are_categorised_and_search_results_graduated_by_rank(qgis_app, tmp_path,
+                                                                     wordpiece_model, spacenet):
     out = tmp_path / "labels.gpkg"
     pipeline.label_raster(spacenet, wordpiece_model, "roofs, trees, roads", out)
     layer = QgsVectorLayer(str(out), "labels", "ogr")

@@ -83,3 +83,14 @@ def test_optional_rasters_can_be_opened_after_the_run(plugin, raster, algorithm,
         assert boxes and boxes[0].isEnabled() and boxes[0].isChecked()
     finally:
         dialog.close()
+
+
+def test_about_names_the_version_and_the_engine(repo_root):
+    from terralens.plugin.gui.plugin import about_text
+
+    version = [line.split("=", 1)[1] for line in
+               (repo_root / "metadata.txt").read_text().splitlines()
+               if line.startswith("version=")][0]
+    text = about_text()
+    assert text.startswith(f"TerraLens {version}\n") and "onnxruntime 1." in text
+    assert "terralens-packages" in text

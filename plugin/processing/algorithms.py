@@ -36,9 +36,10 @@ class ZeroShotLabel(TerraLensAlgorithm):
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(INPUT, self.tr("Raster")))
+        # optional for QGIS (a labels file may replace it); checkParameterValues requires one
         self.addParameter(QgsProcessingParameterString(
-            self.LABELS, self.tr("Labels (comma or line separated)"), multiLine=True,
-            optional=True))
+            self.LABELS, self.tr("Labels, comma or line separated (required unless a labels "
+                                 "file is given)"), multiLine=True, optional=True))
         self.addParameter(QgsProcessingParameterFile(
             self.LABELS_FILE, self.tr("…or a text file of labels (one a line)"),
             extension="txt", optional=True))
@@ -61,6 +62,15 @@ class ZeroShotLabel(TerraLensAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASS_RASTER, self.tr("Class raster (one class number a tile, named by label)"),
             optional=True, createByDefault=True))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        """Refuse a run without labels before it starts (the dialog says why)."""
+        text = self.parameterAsString(parameters, self.LABELS, context)
+        path = self.parameterAsFile(parameters, self.LABELS_FILE, context)
+        if not text.strip() and not path:
+            return False, self.tr("Type labels (for example: forest, water, buildings) or "
+                                  "choose a labels file")
+        return super().checkParameterValues(parameters, context)
 
     def labels(self, parameters, context):
         text = self.parameterAsString(parameters, self.LABELS, context)

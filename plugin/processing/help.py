@@ -12,13 +12,13 @@ unless you give a <b>value range</b> such as <code>0,3000</code>. Tiles with les
 the threshold (nodata, outside the raster) are skipped. An <b>extent</b> or a <b>polygon
 layer</b> limits the work to an area. The results record the model and all parameters.</p>
 <h3>Other sensors</h3>
-<p>A model may hold image encoders for other band sets besides RGB, for example <code>pan</code>
-(one panchromatic band) and <code>s2</code> (the 12 Sentinel-2 L2A bands B1-B12 without B10).
-With <b>Image encoder</b> <code>auto</code> the one whose band count fits the raster (or your
-band mapping) is used: a single-band raster gets <code>pan</code>, a 12- or 13-band Sentinel-2
-raster gets <code>s2</code> (bands matched by their descriptions, else in Sentinel-2 order, B10
-skipped); otherwise <code>rgb</code>. Type a name to force one; the model information dialog
-lists what a model has.</p>
+<p>A model may hold image encoders for other band sets besides RGB. The default model has two:
+<code>rgb</code> and <code>s2</code> (the 12 Sentinel-2 L2A bands B1-B12 without B10). With
+<b>Image encoder</b> <code>auto</code> the one whose band count fits the raster (or your band
+mapping) is used: a 12- or 13-band Sentinel-2 raster gets <code>s2</code> (bands matched by
+their descriptions, else in Sentinel-2 order, B10 skipped); anything else gets <code>rgb</code>
+(a single band is repeated to red, green and blue, unless the model has a <code>pan</code>
+encoder). Type a name to force one; Models and settings lists what a model has.</p>
 """
 
 LOCATION = """
@@ -38,9 +38,9 @@ a score, and the second and third best. No training is needed: the model compare
 with the words.</p>
 <h3>Parameters</h3>
 <ul>
-<li><b>Labels</b>: separated by commas or new lines, for example
-<code>forest, river, parking lot, residential area, farmland</code>. Or a text file with one
-label a line.</li>
+<li><b>Labels</b> (required, unless you give a labels file): separated by commas or new
+lines, for example <code>forest, river, parking lot, residential area, farmland</code>. Or a
+text file with one label a line (both together are merged).</li>
 <li><b>Top labels kept</b>: how many labels a tile keeps (1-3 are written as fields).</li>
 <li><b>Minimum score</b>: tiles whose best score is lower get the label <code>unknown</code>.
 Scores are the model's probabilities among <i>your</i> labels; they sum to 1 over the labels.</li>
@@ -108,5 +108,7 @@ WITH_LOCATION = ("zeroshotlabel", "textsearch")
 
 def help_html(name):
     """The help text of algorithm `name`, then the shared parts (tiles and bands, sensors, and
-    the location prior where the algorithm has one)."""
-    return TEXTS.get(name, "") + COMMON + (LOCATION if name in WITH_LOCATION else "")
+    the location prior where the algorithm has one), on one line: QGIS's help pane turns every
+    line break of the source into a visible break, mid-sentence."""
+    text = TEXTS.get(name, "") + COMMON + (LOCATION if name in WITH_LOCATION else "")
+    return " ".join(text.split())

@@ -1,67 +1,139 @@
-"""Run inside QGIS by tools/screenshot.sh: open the Search panel, search, capture the screen."""
+"""Run inside QGIS by tools/screenshot.sh: show TerraLens scenes and save a picture of each.
+
+Scenes (env TERRALENS_SHOT_SCENES, comma separated, in this order):
+- missing: the message QGIS shows when onnxruntime cannot be used (run QGIS without it);
+- models: the Models and settings dialog on the default model;
+- labels: the demo mosaic labelled with Processing (styled, grouped result layers);
+- search: the Search panel answering a query on the demo mosaic.
+Pictures go to TERRALENS_SHOT_DIR as screenshot-<scene>.png; they are grabbed from QGIS's own
+widgets (no screen-capture tool needed). QGIS quits when the last scene is saved.
+"""
 
 import os
-import subprocess
+from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface, plugins
 
-OUT = os.environ["TERRALENS_SHOT_OUT"]
-QUERY = os.environ.get("TERRALENS_SHOT_QUERY", "houses with a pool")
-POLL_MS = 200
-GIVE_UP_S = 120
+OUT = Path(os.environ["TERRALENS_SHOT_DIR"])
+SCENES = [s for s in os.environ.get("TERRALENS_SHOT_SCENES", "").split(",") if s]
+MODEL = os.environ.get("TERRALENS_SHOT_MODEL", "")
+QUERY = os.environ.get("TERRALENS_SHOT_QUERY", "airplanes parked beside a terminal")
+LABELS = os.environ.get("TERRALENS_SHOT_LABELS", "")
+POLL_MS, GIVE_UP_MS = 200, 180_000
+SCENE_LAYER = []  # the raster QGIS was started with
 
 
-def quit_qgis(code=0):
-    """Leave without the "save the project?" question (the history made it dirty)."""
+def log(text):
+    print(f"TerraLens screenshot: {text}", flush=True)
+
+
+def quit_qgis():
     QgsProject.instance().setDirty(False)
-    QTimer.singleShot(5000, lambda: os._exit(code))  # if QGIS still asks something
+    QTimer.singleShot(5000, lambda: os._exit(0))  # if QGIS still asks something
     iface.actionExit().trigger()
 
 
-def capture():
-    subprocess.run(["import", "-window", "root", OUT], check=False)
-    quit_qgis(0 if os.path.isfile(OUT) else 1)
+def save(widget, scene):
+    path = OUT / f"screenshot-{scene}.png"
+    widget.grab().save(str(path))
+    log(f"saved {path}")
 
 
-def when_done(panel, waited_ms=0):
-    if panel.task is not None:
-        if waited_ms > GIVE_UP_S * 1000:
-            print("TerraLens screenshot: the search did not finish")
-            quit_qgis(1)
-            return
-        QTimer.singleShot(POLL_MS, lambda: when_done(panel, waited_ms + POLL_MS))
+def after(condition, then, waited=0):
+    """Call `then` once `condition()` holds (polling), or give up and quit."""
+    if condition():
+        QTimer.singleShot(1500, then)  # let the canvas and the panels finish drawing
+    elif waited > GIVE_UP_MS:
+        log("gave up waiting")
+        quit_qgis()
+    else:
+        QTimer.singleShot(POLL_MS, lambda: after(condition, then, waited + POLL_MS))
+
+
+def next_scene():
+    if not SCENES:
+        quit_qgis()
         return
-    print("TerraLens screenshot:", panel.status.text())
-    if panel.result_list.count():
-        panel.result_list.setCurrentRow(0)  # show the best tile selected on the map
-        from terralens.plugin.gui.results import select_rank
+    scene = SCENES.pop(0)
+    log(f"scene {scene}")
+    globals()[f"scene_{scene}"]()
 
-        layer = QgsProject.instance().mapLayer(panel.result_layer_id)
-        select_rank(layer, 1)
+
+def scene_missing():
+    offer = plugins["terralens"].offer
+    after(lambda: offer.status is not None,
+          lambda: (save(iface.mainWindow(), "missing"), next_scene()))
+
+
+def scene_models():
+    from terralens.plugin.gui.model_manager import ModelManagerDialog
+
+    dialog = ModelManagerDialog(iface.mainWindow())
+    dialog.resize(1000, 640)
+    dialog.show()
+
+    def shoot():
+        save(dialog, "models")
+        dialog.close()
+        next_scene()
+
+    QTimer.singleShot(1000, shoot)
+
+
+def scene_labels():
+    import processing
+
+    processing.runAndLoadResults("terralens:zeroshotlabel", {
+        "INPUT": SCENE_LAYER[0].source(), "LABELS": LABELS, "MODEL": MODEL,
+        "OUTPUT": str(OUT / "shot-labels.gpkg"), "CLASS_RASTER": "TEMPORARY_OUTPUT"})
+    for layer in QgsProject.instance().mapLayers().values():
+        if layer.name().startswith("Classes"):  # the polygons with their legend stay on top
+            QgsProject.instance().layerTreeRoot().findLayer(layer.id()).setItemVisibilityChecked(
+                False)
     iface.mapCanvas().refresh()
-    QTimer.singleShot(3000, capture)  # let the canvas finish drawing
+    after(lambda: not iface.mapCanvas().isDrawing(),
+          lambda: (save(iface.mainWindow(), "labels"), next_scene()))
+
+
+def scene_search():
+    QgsSettings().setValue("terralens/default_bundle", MODEL)
+    iface.setActiveLayer(SCENE_LAYER[0])  # the panel ticks the active raster
+    root = QgsProject.instance().layerTreeRoot()
+    for node in root.findLayers():  # earlier scenes' results would hide the ranks' colours
+        if node.layer() is not SCENE_LAYER[0]:
+            node.setItemVisibilityChecked(False)
+            node.setExpanded(False)
+    plugin = plugins["terralens"]
+    plugin.panel_action.trigger()
+    panel = plugin.panel
+    iface.mainWindow().resizeDocks([panel], [460], Qt.Orientation.Horizontal)
+    panel.query_box.setEditText(QUERY)
+    panel.run_query()
+
+    def shoot():
+        if panel.result_list.count():
+            panel.result_list.setCurrentRow(0)
+            panel.zoom_to_item(panel.result_list.item(0))
+            iface.zoomFull()
+        save(iface.mainWindow(), "search")
+        next_scene()
+
+    after(lambda: panel.task is None, shoot)
 
 
 def start():
+    SCENE_LAYER.append(iface.activeLayer())  # the raster QGIS opened
     window = iface.mainWindow()
     window.move(0, 0)
     window.resize(1400, 900)
     browser = window.findChild(QDockWidget, "Browser")
     if browser is not None:
-        browser.hide()  # room for the layer tree with the result layer's legend
-    QgsSettings().setValue("terralens/default_bundle", os.environ["TERRALENS_SHOT_MODEL"])
-    plugin = plugins["terralens"]
-    plugin.panel_action.trigger()
-    panel = plugin.panel
-    panel.resize(420, panel.height())
-    iface.mainWindow().resizeDocks([panel], [420], Qt.Orientation.Horizontal)
+        browser.hide()  # room for the layer tree with the result layers' legends
     iface.zoomFull()
-    panel.query_box.setEditText(QUERY)
-    panel.run_query()
-    when_done(panel)
+    next_scene()
 
 
-QTimer.singleShot(2000, start)  # after QGIS has drawn its window and the raster
+QTimer.singleShot(3000, start)  # after QGIS has drawn its window and the raster

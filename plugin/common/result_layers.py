@@ -45,11 +45,15 @@ def place_in_results_group(layer, project=None, replace_same_name=False):
         project.addMapLayer(layer, False)
     node = root.findLayer(layer.id())
     if node is None:
-        group.insertLayer(0, layer)
+        node = group.insertLayer(0, layer)
     elif node.parent() is not group:
-        group.insertChildNode(0, node.clone())
+        moved = node.clone()
+        group.insertChildNode(0, moved)
         node.parent().removeChildNode(node)
-    # a group made empty shows collapsed; flip the flag so the layers panel opens it
-    group.setExpanded(False)
-    group.setExpanded(True)
+        node = moved
+    # Show the legend (labels and their colours, rank groups) at once. The layers panel reads
+    # the flag only when it changes, and a moved or newly filled node starts collapsed there.
+    for shown in (node, group):
+        shown.setExpanded(False)
+        shown.setExpanded(True)
     return group

@@ -8,12 +8,16 @@ from qgis.core import (
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
     QgsPalettedRasterRenderer,
+    QgsPalLayerSettings,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterBandStats,
     QgsRasterShader,
     QgsRendererCategory,
     QgsRendererRange,
     QgsSingleBandPseudoColorRenderer,
+    QgsTextBufferSettings,
+    QgsTextFormat,
+    QgsVectorLayerSimpleLabeling,
 )
 from qgis.PyQt.QtGui import QColor
 
@@ -35,16 +39,39 @@ def palette(count):
 
 
 def categorise_by_label(layer):
-    """One semi-transparent fill colour a label, in the order of the layer's labels."""
-    index = layer.fields().indexOf("label")
-    values = sorted(v for v in layer.uniqueValues(index) if v is not None)
+    """One semi-transparent fill colour a label, the label's name written on its tiles.
+
+    Colours follow the order of the labels the user gave (recorded in the layer), as the class
+    raster's do, so a label has the same colour in both; `unknown` is grey.
+    """
+    present = {v for v in layer.uniqueValues(layer.fields().indexOf("label")) if v is not None}
+    order = read_metadata(layer.source()).get("parameters", {}).get("labels") or sorted(present)
+    colours = dict(zip(order, palette(len(order))))
     categories = []
-    for value, colour in zip(values, palette(len(values))):
+    for value in [label for label in order if label in present] + sorted(present - set(order)):
+        colour = colours.get(value, QColor("#9e9e9e"))
         symbol = QgsFillSymbol.createSimple({"color": colour.name(), "outline_color": "#202020",
                                              "outline_width": "0.1"})
         symbol.setOpacity(0.55)
         categories.append(QgsRendererCategory(value, symbol, str(value)))
     layer.setRenderer(QgsCategorizedSymbolRenderer("label", categories))
+    write_labels_on_tiles(layer)
+
+
+def write_labels_on_tiles(layer, field="label"):
+    """The value of `field` written on each tile (QGIS drops what would overlap)."""
+    settings = QgsPalLayerSettings()
+    settings.fieldName = field
+    settings.placement = QgsPalLayerSettings.OverPoint
+    text = QgsTextFormat()
+    text.setSize(8)
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(0.8)
+    text.setBuffer(buffer)
+    settings.setFormat(text)
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
 
 
 def palette_classes(layer):

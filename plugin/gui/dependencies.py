@@ -15,8 +15,8 @@ from qgis.PyQt.QtWidgets import QMessageBox, QPushButton
 from ..common import packages, pip_install
 from .tasks import LOG_TAG, WorkTask, start
 
-SHORT_TEXT = {packages.MISSING: "TerraLens needs onnxruntime, the engine that runs its models.",
-              packages.BROKEN: "TerraLens cannot load onnxruntime (it does not import here)."}
+SHORT_TEXT = {packages.MISSING: "needs onnxruntime, the engine that runs its models",
+              packages.BROKEN: "cannot load onnxruntime, the engine that runs its models"}
 
 
 def missing_packages():
@@ -53,7 +53,7 @@ class DependencyOffer:
         return True
 
     def _push(self):
-        text = f"{SHORT_TEXT[self.status.state]} {self.status.detail}."
+        text = f"{SHORT_TEXT[self.status.state]}: {self.status.detail}."
         self.item = QgsMessageBarItem("TerraLens", text, Qgis.MessageLevel.Warning, 0)
         self.install_button = QPushButton("Install", self.item)
         self.install_button.setToolTip(f"Runs: {packages.manual_command()}")

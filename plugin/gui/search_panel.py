@@ -29,6 +29,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..common.result_layers import result_name
+from ..core.outputs import read_metadata
 from .dependencies import DependencyOffer, missing_packages
 from .history import load_history, remember_query
 from .results import add_result_layer, footprint_rectangle, select_rank, zoom_to
@@ -55,6 +56,12 @@ def hit_text(hit, raster_name, crs):
         unit = QgsUnitTypes.toAbbreviatedString(crs.mapUnits())
         where = f"{max(xs) - min(xs):.0f} {unit} tile at {centre_x:.0f}, {centre_y:.0f}"
     return f"{hit['rank']}.  score {hit['score']:.3f}  ·  {raster_name}  ·  {where}"
+
+
+def is_searchable(layer):
+    """A GDAL raster that is not a TerraLens result (class raster, heat-map, probability)."""
+    return (layer.type() == QgsMapLayerType.RasterLayer and layer.providerType() == "gdal"
+            and "model_id" not in read_metadata(layer.source()))
 
 
 def project_crs_wkt():
@@ -147,12 +154,13 @@ class SearchPanel(QDockWidget):
 
     # --- rasters and history --------------------------------------------------------------
     def refresh_rasters(self, *_changed):
-        """List the project's GDAL rasters; keep choices, preselect the active raster."""
+        """List the project's GDAL rasters (not TerraLens's own result rasters); keep choices,
+        preselect the active raster."""
         checked = {item.data(LAYER_ROLE) for item in self._items() if item.checkState()}
         active = self.iface.activeLayer() if self.iface is not None else None
         self.raster_list.clear()
         for layer in QgsProject.instance().mapLayers().values():
-            if layer.type() != QgsMapLayerType.RasterLayer or layer.providerType() != "gdal":
+            if not is_searchable(layer):
                 continue
             item = QListWidgetItem(layer.name(), self.raster_list)
             item.setData(LAYER_ROLE, layer.id())

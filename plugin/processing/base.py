@@ -198,6 +198,7 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             details.setPostProcessor(style_on_load(style))
             if output_name:
                 details.name = output_name
+                details.forceName = True  # else QGIS names a file output after the file
 
 
 def comma_list(text):

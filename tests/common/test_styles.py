@@ -25,6 +25,10 @@ def test_labels_are_categorised_and_search_results_graduated_by_rank(qgis_app, t
     assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "label"
     labels = {f["label"] for f in layer.getFeatures()}
     assert {c.value() for c in renderer.categories()} == labels
+    colours = {c.value(): c.symbol().color().name() for c in renderer.categories()}
+    given = dict(zip(["roofs", "trees", "roads"], [c.name() for c in palette(3)]))
+    assert all(colours[label] == given[label] for label in labels), "the class raster's colours"
+    assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "label"
     index, _, _ = pipeline.index_raster(spacenet, wordpiece_model, cache_dir=tmp_path)
     pipeline.search([index], wordpiece_model, "roofs", k=8, out_path=tmp_path / "hits.gpkg")
     hits = QgsVectorLayer(str(tmp_path / "hits.gpkg"), "hits", "ogr")

@@ -31,7 +31,7 @@ def test_missing_onnxruntime_shows_a_short_offer_with_two_buttons(no_onnxruntime
                                                                    stub_iface):
     shown_offer(plugin)
     texts = bar_texts(stub_iface)
-    assert len(texts) == 1 and texts[0].startswith("TerraLens needs onnxruntime")
+    assert len(texts) == 1 and texts[0].startswith("needs onnxruntime, the engine")
     assert len(texts[0]) < 120, "the bar shows two lines: the command goes behind a button"
     assert buttons(stub_iface, "Install") and buttons(stub_iface, "Show command")
     assert packages.manual_command() in buttons(stub_iface, "Install")[0].toolTip()
@@ -100,7 +100,7 @@ def test_a_broken_onnxruntime_is_offered_again(plugin, stub_iface, monkeypatch):
                                                         "in QGIS's Python 3.11: bad wheel")
     monkeypatch.setattr(packages, "status", lambda: broken)
     shown_offer(plugin)
-    assert bar_texts(stub_iface)[0].startswith("TerraLens cannot load onnxruntime")
+    assert bar_texts(stub_iface)[0].startswith("cannot load onnxruntime")
     assert "bad wheel" in bar_texts(stub_iface)[0] and buttons(stub_iface, "Install")
 
 

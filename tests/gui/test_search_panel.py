@@ -135,4 +135,19 @@ def test_panel_needs_a_query_and_a_raster(stub_iface, qgis_app):
 def test_panel_refuses_to_search_without_onnxruntime(no_onnxruntime, panel, stub_iface):
     panel.run_query("roads")
     assert panel.task is None and "onnxruntime is missing" in panel.status.text()
-    assert bar_texts(stub_iface)[0].startswith("TerraLens needs onnxruntime")
+    assert bar_texts(stub_iface)[0].startswith("needs onnxruntime")
+
+
+def test_result_rasters_are_not_offered_for_search(panel, raster, tmp_path):
+    import numpy as np
+
+    from terralens.plugin.core.outputs import write_geotiff
+
+    heat = tmp_path / "heat.tif"
+    write_geotiff(heat, np.zeros((4, 4), np.float32), (0, 1, 0, 4, 0, -1), "",
+                  metadata={"model_id": "tiny-wordpiece", "query": "roads"})
+    QgsProject.instance().addMapLayer(QgsRasterLayer(str(heat), "Similarity: roads"))
+    panel.refresh_rasters()
+    assert [name for name, _ in panel.selected_rasters()] == ["atlanta pan"]
+    assert [panel.raster_list.item(i).text() for i in range(panel.raster_list.count())] == [
+        "atlanta pan"]

@@ -41,7 +41,7 @@ def test_install_click_then_qgis_process_then_upgrade(user_qgis, spacenet, tmp_p
     assert out.is_file(), f"QGIS ended with {window.returncode}:\n{window.stderr[-3000:]}"
     seen = json.loads(out.read_text())
     assert window.returncode == 0 and "failed" not in seen, seen
-    assert seen["first_offer"][0].startswith("TerraLens needs onnxruntime")
+    assert seen["first_offer"][0].startswith("needs onnxruntime")
     assert seen["install_buttons"] >= 1
     assert any("is installed in" in text and "TerraLens is ready" in text
                for text in seen["after_install"]), seen["after_install"]

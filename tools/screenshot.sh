@@ -9,7 +9,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RASTER="${1:-$ROOT/demo/data/ucm_mosaic.tif}"
 OUT="$(realpath -m "${2:-$ROOT/docs}")"
 export TERRALENS_SHOT_MODEL="${TERRALENS_SHOT_MODEL:-$ROOT/models/terralens-effnet-minilm-v1}"
-export TERRALENS_SHOT_LABELS="${TERRALENS_SHOT_LABELS:-runway, airplanes, buildings, storage tanks, beach, forest, river, farmland, parking lot, dense residential area, freeway, harbor, golf course, tennis court}"
+# the 21 UC Merced classes in plain words (the demo mosaic holds 25 held-out UCM scenes)
+export TERRALENS_SHOT_LABELS="${TERRALENS_SHOT_LABELS:-agricultural field, airplane, baseball diamond, beach, buildings, chaparral, dense residential area, forest, freeway, golf course, harbor, intersection, medium residential area, mobile home park, overpass, parking lot, river, runway, sparse residential area, storage tanks, tennis court}"
 
 for tool in xvfb-run qgis.bin; do
     command -v "$tool" >/dev/null || { echo "missing $tool: make setup installs QGIS and xvfb" >&2; exit 1; }

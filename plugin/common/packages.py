@@ -154,7 +154,7 @@ def pip_command(python, target, requirements=(REQUIREMENT,)):
 
 def command_text(command):
     """A command as one line to paste into a terminal (quoted where the shell needs it)."""
-    special = set(" <>|&;()'\"$*?[]{}")
+    special = set(" <>|&;()'\"$%*?[]{}")
     return " ".join(f'"{part}"' if set(part) & special or not part else part
                     for part in command)
 

@@ -88,3 +88,16 @@ def test_missing_message_says_what_and_how(monkeypatch):
     text = packages.missing_message()
     assert text.startswith("TerraLens needs the Python package onnxruntime")
     assert "Click Install" in text and text.endswith(packages.manual_command())
+
+
+@pytest.mark.parametrize("python, folder", [
+    ("python3", "~/.local/share/QGIS/QGIS3/profiles/default/python/terralens-packages"),
+    ("python", "%APPDATA%\\QGIS\\QGIS3\\profiles\\default\\python\\terralens-packages"),
+    ("/Applications/QGIS.app/Contents/MacOS/bin/python3",
+     "$HOME/Library/Application Support/QGIS/QGIS3/profiles/default/python/terralens-packages")])
+def test_readme_gives_the_command_the_plugin_shows(repo_root, python, folder):
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    command = packages.command_text(packages.pip_command(python, folder))
+    if folder.startswith("~"):  # the shell expands ~ only unquoted
+        command = command.replace(f'"{folder}"', folder)
+    assert f"`{command}`" in readme

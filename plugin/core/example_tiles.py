@@ -1,0 +1,88 @@
+"""Which tiles of an index an example stands for: a point picks the tiles it falls in, a polygon
+the tiles it covers more than half of (or, when smaller, the tiles its centroid falls in)."""
+
+import numpy as np
+from osgeo import ogr
+
+from .geometry import polygon_from_ring
+
+POINT_TYPES = (ogr.wkbPoint, ogr.wkbMultiPoint)
+POLYGON_TYPES = (ogr.wkbPolygon, ogr.wkbMultiPolygon)
+
+
+def tiles_for_example(index, geometry, min_cover=0.5):
+    """Tile numbers of `index` an example geometry picks, the most central first.
+
+    Args:
+        index: a TileIndex.
+        geometry: an ogr.Geometry or WKT, in the index's CRS (reproject before).
+        min_cover: a polygon picks the tiles it covers more than this share of.
+
+    Returns:
+        int64 array of tile numbers (empty when the example lies outside every tile).
+
+    Raises:
+        ValueError: the geometry is empty, invalid or neither points nor polygons.
+    """
+    geometry = _as_geometry(geometry)
+    kind = ogr.GT_Flatten(geometry.GetGeometryType())
+    candidates = _tiles_touching(index, geometry.GetEnvelope())
+    if kind in POINT_TYPES:
+        return _tiles_holding(index, candidates, geometry)
+    if kind not in POLYGON_TYPES:
+        raise ValueError(f"examples must be points or polygons, not {geometry.GetGeometryName()}"
+                         " geometries: draw points on example tiles or polygons around them")
+    covered = [tile for tile in candidates
+               if _cover(index, tile, geometry) > min_cover]
+    if covered:
+        centre = geometry.Centroid()
+        return _closest_first(index, np.asarray(covered, np.int64), centre)
+    return _tiles_holding(index, candidates, geometry.Centroid())
+
+
+def _as_geometry(geometry):
+    if isinstance(geometry, str):
+        geometry = ogr.CreateGeometryFromWkt(geometry)
+    if geometry is None or geometry.IsEmpty():
+        raise ValueError("an example has an empty or unreadable geometry")
+    return geometry
+
+
+def tile_bounds(index):
+    """(N, 4) minx, miny, maxx, maxy of every tile, at once (rotated rasters included)."""
+    windows = np.asarray(index.windows, np.float64).reshape(-1, 4)
+    gt = index.geotransform
+    cols = [windows[:, 0], windows[:, 0] + windows[:, 2]]
+    rows = [windows[:, 1], windows[:, 1] + windows[:, 3]]
+    xs = np.stack([gt[0] + c * gt[1] + r * gt[2] for c in cols for r in rows])
+    ys = np.stack([gt[3] + c * gt[4] + r * gt[5] for c in cols for r in rows])
+    return np.stack([xs.min(0), ys.min(0), xs.max(0), ys.max(0)], axis=1)
+
+
+def _tiles_touching(index, envelope):
+    minx, maxx, miny, maxy = envelope
+    bounds = tile_bounds(index)
+    inside = ((bounds[:, 0] <= maxx) & (bounds[:, 2] >= minx)
+              & (bounds[:, 1] <= maxy) & (bounds[:, 3] >= miny))
+    return np.nonzero(inside)[0]
+
+
+def _tiles_holding(index, candidates, points):
+    holding = [tile for tile in candidates
+               if polygon_from_ring(index.footprint(tile)).Intersects(points)]
+    return _closest_first(index, np.asarray(holding, np.int64), points.Centroid())
+
+
+def _cover(index, tile, polygon):
+    footprint = polygon_from_ring(index.footprint(tile))
+    area = footprint.GetArea()
+    return footprint.Intersection(polygon).GetArea() / area if area > 0 else 0.0
+
+
+def _closest_first(index, tiles, point):
+    if not len(tiles):
+        return tiles
+    bounds = tile_bounds(index)[tiles]
+    centres = np.stack([(bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2], 1)
+    distance = np.hypot(centres[:, 0] - point.GetX(), centres[:, 1] - point.GetY())
+    return tiles[np.argsort(distance, kind="stable")]

@@ -15,19 +15,50 @@ import numpy as np
 from . import masks
 from .mask_grid import FineGrid, joint_bilateral_upsample
 
+DENSE, TILES = "dense", "tiles"
+METHODS = (DENSE, TILES)
+
 # Defaults chosen on validation sets (see the model card: Sentinel-2 water/vegetation patches and
 # AID-train mosaics), never on the SpaceNet figure they are reported with.
-CELLS_PER_STEP = 2      # tiles shifted by half a cell: a stride-16 grid for a stride-32 model
+DETAIL = 1              # a tile starts every cell: each place is seen from grid² positions
 GLOBAL_BIAS = 0.3       # share of the tile embedding taken out of each cell's features
+MAX_BACKGROUND_SIMILARITY = 0.45  # default background words closer to the prompt are dropped
 SIGMA_SPATIAL = 1.0     # joint bilateral upsampling: spatial Gaussian, in fine cells
 SIGMA_RANGE = 0.1       # ... and colour Gaussian, on the mean squared band difference
 MAX_OUTPUT_SIDE = 4096  # the probability map has at most this many pixels a side
 BLOCK_ROWS = 256        # output rows upsampled at a time (bounds memory on big rasters)
 
 
-def mask_overlap(grid, cells_per_step=CELLS_PER_STEP):
-    """Tile overlap (share of a tile) that moves each tile by 1/`cells_per_step` of a cell."""
-    return 1.0 - 1.0 / (int(grid) * max(1, int(cells_per_step)))
+def competing_prompts(text, prompt, background=None,
+                      max_similarity=MAX_BACKGROUND_SIMILARITY):
+    """Background prompts for `prompt`: the user's, or the default ones not too near the prompt.
+
+    A default background word close in meaning to the prompt (`trees` for `vegetation`) would
+    take the prompt's own places from it, so a prompt that covers half the scene could vanish.
+
+    Args:
+        text: the model's `TextEncoder`.
+        prompt: what to outline.
+        background: the user's background prompts (kept as given, minus the prompt itself), or
+            None for the defaults.
+    """
+    candidates = masks.background_prompts(prompt, background)
+    if background is not None or not candidates:
+        return candidates
+    vectors = text.encode([prompt] + candidates)
+    similarity = vectors[1:] @ vectors[0]
+    return [word for word, value in zip(candidates, similarity) if value < max_similarity]
+
+
+def dense_overlap(grid, detail=DETAIL):
+    """Tile overlap (share of a tile) that starts a tile every 1/`detail` of a cell."""
+    return 1.0 - 1.0 / (int(grid) * max(1, int(detail)))
+
+
+def prompt_vectors(text, prompt, background, template):
+    """Unit text embeddings of the prompt then the background prompts, in the bundle template."""
+    template = template or "{}"
+    return text.encode([template.format(word) for word in [prompt] + list(background)])
 
 
 def cell_scores(dense, embeddings, vectors, logit_scale, global_bias=GLOBAL_BIAS):
@@ -49,23 +80,20 @@ def cell_scores(dense, embeddings, vectors, logit_scale, global_bias=GLOBAL_BIAS
     return masks.prompt_probability(features, vectors[0], vectors[1:], logit_scale)
 
 
-def dense_probability(batches, source, tile_px, grid, vectors, logit_scale,
-                      cells_per_step=CELLS_PER_STEP):
+def dense_probability(batches, source, step, vectors, logit_scale):
     """The prompt probability on the raster's pixels from encoded overlapping tiles.
 
     Args:
-        batches: iterable of (windows, embeddings, dense) as `encoded_batches(dense=True)`
-            yields them, for tiles that overlap by `mask_overlap(grid, cells_per_step)`.
+        batches: iterable of (windows, embeddings, dense) as `EncodedBatches(dense=True)`
+            yields them, for tiles that overlap by `dense_overlap`.
         source: the `RasterSource` the tiles come from (read again as the upsampling guide).
-        tile_px: raster pixels a tile.
-        grid: cells a tile side of the dense map.
+        step: raster pixels between neighbouring tiles: the fine grid's step.
         vectors: (1 + k, dim) text embeddings, the prompt first.
 
     Returns:
         (probability (rows, cols) float32, NaN where nothing was scored, geotransform).
     """
-    fine = FineGrid(source.width, source.height, source.geotransform,
-                    tile_px / (grid * max(1, int(cells_per_step))), 1)
+    fine = FineGrid(source.width, source.height, source.geotransform, step, 1)
     for windows, embeddings, dense in batches:
         scores = cell_scores(dense, embeddings, vectors, logit_scale)
         for window, tile_scores in zip(windows, scores):

@@ -83,6 +83,6 @@ def test_empty_reason_names_the_highest_probability():
     assert "no tile" in mask_job.empty_reason(np.full((2, 2), np.nan), 0.5, "x")
 
 
-def test_mask_overlap_moves_tiles_by_a_fraction_of_a_cell():
-    assert mask_job.mask_overlap(4, 2) == pytest.approx(1 - 1 / 8)
-    assert mask_job.mask_overlap(4, 1) == pytest.approx(0.75)
+def test_dense_overlap_starts_a_tile_every_fraction_of_a_cell():
+    assert mask_job.dense_overlap(4, 1) == pytest.approx(0.75)
+    assert mask_job.dense_overlap(4, 2) == pytest.approx(1 - 1 / 8)

@@ -104,8 +104,9 @@ def prompt_iou(model, data_root):
     except ImportError:
         return {"skipped": "needs GDAL's Python bindings (osgeo): run in the QGIS-side .venv"}
     from .iou import prompt_mask_iou
+    from .iou_s2 import sentinel2_iou
 
-    return prompt_mask_iou(model, data_root)
+    return {**prompt_mask_iou(model, data_root), "sentinel2": sentinel2_iou(model, data_root)}
 
 
 def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_ROOT,

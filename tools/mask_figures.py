@@ -37,10 +37,9 @@ METHODS = (("before: tiles, threshold 0.5", {"method": "tiles", "threshold": 0.5
 
 def run_mask(model, scene, prompt, gsd_m, bands, folder, options):
     """(probability on the scene's grid, mask on the scene's grid, summary)."""
-    from training.evaluate.iou import raster_grid, rasterise_file
-
     from terralens.plugin.core import pipeline
     from terralens.plugin.core.tiled_raster import TileSettings
+    from training.evaluate.iou import raster_grid, rasterise_file
 
     out, probability = Path(folder) / "mask.gpkg", Path(folder) / "probability.tif"
     summary = pipeline.prompt_mask(scene, model, prompt, out, TileSettings(gsd_m=gsd_m,

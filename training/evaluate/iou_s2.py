@@ -46,17 +46,18 @@ def pooled_iou(pairs):
     return _percent(100.0 * intersection / union if union else float("nan"))
 
 
-def sentinel2_iou(model, data_root, half="test", methods=None):
+def sentinel2_iou(model, data_root, half="test", methods=None, limit=None):
     """Pooled IoU per prompt over one half of the patches, for each method.
 
     Args:
         half: "test" (reported) or "validation" (where defaults were chosen).
         methods: {name: prompt_mask options}; default: the plugin's defaults ("default") and
             the method before version 2 ("before": tiles, threshold 0.5).
+        limit: use only the first `limit` patches of the half (quick checks).
     """
     from terralens.plugin.core.tiled_raster import TileSettings
 
-    patches = TEST if half == "test" else VALIDATION
+    patches = (TEST if half == "test" else VALIDATION)[:limit]
     methods = methods or {"default": {}, "before": {"method": "tiles", "threshold": 0.5}}
     settings = TileSettings(gsd_m=GSD_M, bands=RGB_BANDS)
     pairs = {(name, truth): [] for name in methods for truth in PROMPTS}

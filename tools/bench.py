@@ -148,6 +148,8 @@ def end_to_end(model, raster, batch, out_dir):
 
 def mask_rate(model, raster, batch, out_dir, **options):
     """Prompt-mask raster pixels/s (`building`, polygons written), and tiles encoded."""
+    from osgeo import gdal
+
     from terralens.plugin.core import pipeline
     from terralens.plugin.core.tiled_raster import TileSettings
 
@@ -155,7 +157,6 @@ def mask_rate(model, raster, batch, out_dir, **options):
     summary = pipeline.prompt_mask(raster, model, "building", Path(out_dir) / "mask.gpkg",
                                    TileSettings(batch_size=batch), **options)
     seconds = time.perf_counter() - start
-    from osgeo import gdal
     dataset = gdal.Open(str(raster))
     pixels = dataset.RasterXSize * dataset.RasterYSize
     return {"pixels_per_s": round(pixels / seconds), "seconds": round(seconds, 2),

@@ -1,11 +1,11 @@
 """Dense prompt masks: overlapping tiles, a fine score grid, guided upsampling, Otsu threshold.
 
-What each step borrows: tiles that overlap by all but a fraction of a cell (sliding-window
-inference, as SegEarth-OV runs CLIP); the tile's own embedding subtracted from its dense
-features with a small weight (SegEarth-OV's global bias alleviation: the value path carries
-what the whole tile looks like into every cell); the bundle's prompt template on the prompt and
-background words; joint bilateral upsampling along the image (`mask_grid`); Otsu's threshold on
-the probability map instead of a fixed 0.5.
+What each step borrows: a tile starting every cell, so every place is seen from grid²
+positions (sliding-window inference, as SegEarth-OV runs CLIP); the tile's own embedding
+subtracted from its dense features with a small weight (SegEarth-OV's global bias alleviation:
+the value path carries what the whole tile looks like into every cell); the bundle's prompt
+template on the prompt and background words; joint bilateral upsampling along the image
+(`mask_grid`); Otsu's threshold on the probability map instead of a fixed 0.5.
 """
 
 import math
@@ -106,7 +106,8 @@ def upsample_to_raster(grid, source, max_side=MAX_OUTPUT_SIDE, sigma_spatial=SIG
     """The fine grid's values on the raster's pixels (coarser above `max_side`), along the image.
 
     Returns:
-        (values (rows, cols) float32 with NaN where nothing was scored, geotransform).
+        (values (rows, cols) float32, NaN where nothing was scored or the raster has no data,
+        geotransform).
     """
     low = grid.result()
     cell = max(1, math.ceil(max(source.width, source.height) / max_side))
@@ -117,10 +118,10 @@ def upsample_to_raster(grid, source, max_side=MAX_OUTPUT_SIDE, sigma_spatial=SIG
     for row0 in range(0, rows, BLOCK_ROWS):
         row1 = min(rows, row0 + BLOCK_ROWS)
         y0, y1 = row0 * cell, min(source.height, row1 * cell)
-        guide, _ = source.read_scaled(0, y0, source.width, y1 - y0, cols, row1 - row0)
-        out[row0:row1] = joint_bilateral_upsample(low, low_guide, guide, step, row0,
-                                                  sigma_spatial=sigma_spatial,
-                                                  sigma_range=sigma_range)[0]
+        guide, valid = source.read_scaled(0, y0, source.width, y1 - y0, cols, row1 - row0)
+        block = joint_bilateral_upsample(low, low_guide, guide, step, row0,
+                                         sigma_spatial=sigma_spatial, sigma_range=sigma_range)[0]
+        out[row0:row1] = np.where(valid, block, np.nan)  # nodata stays out of the mask
     g = source.geotransform
     geotransform = (g[0], g[1] * cell, g[2] * cell, g[3], g[4] * cell, g[5] * cell)
     return out, geotransform

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from gdal_files import features
+from gdal_files import features, make_tif
 from osgeo import gdal
 
 from terralens.plugin.core import pipeline
@@ -54,3 +54,15 @@ def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, s
     with pytest.raises(ValueError, match="method"):
         pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "x.gpkg",
                              method="pixels")
+
+
+def test_dense_mask_leaves_nodata_out(tmp_path, wordpiece_model):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(1, 1000, (3, 200, 200)).astype(np.uint16)
+    pixels[:, :, 120:] = 0  # the right part has no data
+    raster = make_tif(tmp_path / "half.tif", pixels, nodata=0)
+    prob = tmp_path / "prob.tif"
+    pipeline.prompt_mask(raster, wordpiece_model, "building", tmp_path / "m.gpkg",
+                         TileSettings(tile_size=64, gsd_m=0), probability_path=prob)
+    values = gdal.Open(str(prob)).ReadAsArray()
+    assert np.isnan(values[:, 120:]).all() and np.isfinite(values[:, :100]).all()

@@ -1,4 +1,4 @@
-"""TerraLens benchmarks (`make bench`): encoder and pipeline tiles/s, query latency, peak memory.
+"""TerraLens benchmarks (`make bench`): encoder, pipeline and mask speed, query latency, memory.
 
 Prints one JSON object. Figures depend on the machine; the JSON records which one.
 """
@@ -146,6 +146,33 @@ def end_to_end(model, raster, batch, out_dir):
     return summary["tiles_encoded"] / seconds, summary["tiles_encoded"], seconds
 
 
+def mask_rate(model, raster, batch, out_dir, **options):
+    """Prompt-mask raster pixels/s (`building`, polygons written), and tiles encoded."""
+    from osgeo import gdal
+
+    from terralens.plugin.core import pipeline
+    from terralens.plugin.core.tiled_raster import TileSettings
+
+    start = time.perf_counter()
+    summary = pipeline.prompt_mask(raster, model, "building", Path(out_dir) / "mask.gpkg",
+                                   TileSettings(batch_size=batch), **options)
+    seconds = time.perf_counter() - start
+    dataset = gdal.Open(str(raster))
+    pixels = dataset.RasterXSize * dataset.RasterYSize
+    return {"pixels_per_s": round(pixels / seconds), "seconds": round(seconds, 2),
+            "tiles": summary["tiles_encoded"], "pixels": pixels}
+
+
+def masks(model, batch, side=2700):
+    """Mask pixels/s of the default (dense) method and of the one before it (tiles, 0.5)."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        raster = mosaic_vrt(SCENE, side, out_dir)
+        return {"raster": f"SpaceNet Atlanta pan repeated to {side} px, prompt building",
+                "dense": mask_rate(model, raster, batch, out_dir),
+                "tiles_before": mask_rate(model, raster, batch, out_dir, method="tiles",
+                                          threshold=0.5)}
+
+
 def query_latency(dim, counts, queries=30):
     """Median and 95th-percentile search latency (ms) and recall@20 against exact search."""
     from terralens.plugin.core.index import build_index
@@ -247,7 +274,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--tiles", type=int, default=1024)
     parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
-    parser.add_argument("--skip", default="", help="comma list of: e2e,query,memory,byo")
+    parser.add_argument("--skip", default="", help="comma list of: e2e,mask,query,memory,byo")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
@@ -267,6 +294,8 @@ def main():
                                           "labels with 8 labels, GeoPackage written",
                                 "tiles": tiles, "tiles_per_s": round(rate, 1),
                                 "efficiency": round(rate / report["model_only_tiles_per_s"], 3)}
+    if "mask" not in skip:
+        report["mask"] = masks(model, args.batch)
     if "memory" not in skip:
         report["peak_memory"] = peak_memory_child(bundle, args.big, args.batch)
     if "query" not in skip:

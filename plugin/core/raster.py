@@ -181,6 +181,14 @@ class RasterSource:
         fraction = float(ok.sum()) / ok.size
         return pixels, valid, fraction
 
+    def read_scaled(self, xoff, yoff, xsize, ysize, buf_w, buf_h):
+        """Pixels (C, buf_h, buf_w) in [0, 1] of a raster rectangle (averaged when shrinking)
+        and where they are valid: the image as the model sees it, at any size."""
+        alg = _resample_alg(None, max(xsize, ysize), max(buf_w, buf_h))
+        raw, valid = self._read_raw(int(xoff), int(yoff), int(xsize), int(ysize), int(buf_w),
+                                    int(buf_h), alg)
+        return self._scale(raw), valid
+
     def _scale(self, raw):
         span = np.maximum(self._high - self._low, np.finfo(np.float32).tiny)
         scaled = (raw - self._low[:, None, None]) / span[:, None, None]

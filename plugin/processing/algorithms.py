@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -215,13 +216,15 @@ class PromptMask(TerraLensAlgorithm):
     NAME, DISPLAY = "promptmask", "Segment by prompt"
     PROMPT, THRESHOLD, MIN_AREA, SIMPLIFY = "PROMPT", "THRESHOLD", "MIN_AREA", "SIMPLIFY"
     BACKGROUND, SMOOTH, PROBABILITY = "BACKGROUND", "SMOOTH", "PROBABILITY"
+    METHOD, DETAIL = "METHOD", "DETAIL"
+    METHODS = ("dense", "tiles")  # the order of the METHOD choices
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(INPUT, self.tr("Raster")))
         self.addParameter(QgsProcessingParameterString(self.PROMPT, self.tr("Prompt")))
         self.addParameter(QgsProcessingParameterNumber(
-            self.THRESHOLD, self.tr("Threshold (probability)"),
-            QgsProcessingParameterNumber.Double, 0.5, minValue=0.0, maxValue=1.0))
+            self.THRESHOLD, self.tr("Threshold (probability; -1: automatic)"),
+            QgsProcessingParameterNumber.Double, -1.0, minValue=-1.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA, self.tr("Minimum polygon area (m²)"),
             QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
@@ -232,8 +235,16 @@ class PromptMask(TerraLensAlgorithm):
         self.add_advanced(QgsProcessingParameterString(
             self.BACKGROUND, self.tr("Background prompts (comma separated; empty: default)"),
             optional=True))
+        self.add_advanced(QgsProcessingParameterEnum(
+            self.METHOD, self.tr("Method"),
+            [self.tr("Dense: overlapping tiles, edges from the image (default)"),
+             self.tr("Tiles: one tiling, smoothed (before version 2)")], defaultValue=0))
+        self.add_advanced(QgsProcessingParameterNumber(
+            self.DETAIL, self.tr("Detail (dense: grid cells a model cell; cost grows with "
+                                 "its square)"),
+            QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=4))
         self.add_advanced(QgsProcessingParameterBoolean(
-            self.SMOOTH, self.tr("Smooth along image features (SAO)"), True))
+            self.SMOOTH, self.tr("Smooth along image features (SAO; tiles method)"), True))
         self.add_model_parameters(default_batch=8)
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Mask polygons"), QgsProcessing.TypeVectorPolygon))
@@ -256,10 +267,13 @@ class PromptMask(TerraLensAlgorithm):
             threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
             min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
             simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-            background=background, smooth_window=window, probability_path=probability,
+            background=background,
+            method=self.METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
+            detail=self.parameterAsInt(parameters, self.DETAIL, context),
+            smooth_window=window, probability_path=probability,
             control=self.control(feedback))
         feedback.pushInfo(f"{summary['polygons']} polygons from {summary['tiles_encoded']} "
-                          "tiles")
+                          f"tiles; {summary['threshold_rule']}")
         return self.styled_results(context, [
             (OUTPUT, out, "mask", result_name("Mask", prompt, [layer.name()])),
             (self.PROBABILITY, probability, "probability",

@@ -83,20 +83,35 @@ OUTPUT=hits.gpkg</code></p>
 """,
     "promptmask": """
 <p>Outlines the areas that match a prompt, for example <code>building</code>, as polygons. The
-model scores every location of every tile against the prompt and a few background words, the
-map is smoothed along image features (the Smooth-Attention-Operation) and cut at a threshold.
-The default model sees the raster at a coarse grid (about 8 to 32 pixels a cell): expect
-blobs around objects, not exact outlines.</p>
+model scores places in the raster against the prompt and a few background words (bare ground,
+trees, grass, road, water ...), giving a probability map that is cut at a threshold.</p>
+<p>By default (method <i>Dense</i>) a tile starts every 1/4 of a tile in both directions, so
+each place is seen from 16 positions and its score is their average; the score grid is then
+brought to the raster's own pixels along the image (joint bilateral upsampling: a pixel takes
+the scores of nearby cells that look like it), so edges follow roofs, shores and field
+boundaries instead of a grid. This costs about 16 times the encoding of one tiling. The
+threshold is automatic: Otsu's method picks the probability that best splits the map into two
+groups, so the mask adapts to the raster; the log says which threshold was used, and why a
+mask is empty when it is. Measured on the SpaceNet Atlanta scene (0.5 m) and on Sentinel-2
+water and vegetation: see the README.</p>
 <h3>Parameters</h3>
 <ul>
 <li><b>Prompt</b>: what to outline.</li>
-<li><b>Threshold</b>: probability (0-1) above which a location belongs to the mask.</li>
+<li><b>Threshold</b>: probability (0-1) above which a place belongs to the mask; -1 (the
+default) chooses it per raster. A fixed value gives the same cut on every raster.</li>
 <li><b>Minimum area</b> (m²) and <b>simplify tolerance</b> (map units) clean the polygons.</li>
-<li><b>Background prompts</b> (advanced): what the prompt competes with, comma-separated.</li>
+<li><b>Background prompts</b> (advanced): what the prompt competes with, comma-separated. Left
+empty, the default words that mean nearly the same as the prompt are left out (for
+<code>vegetation</code>: trees, grass), so a prompt that covers half the scene is still
+found.</li>
+<li><b>Method</b> (advanced): <i>Dense</i> (above) or <i>Tiles</i>, the method before version 2
+(one tiling, each tile's 4 x 4 grid smoothed; fast, coarse blobs).</li>
+<li><b>Detail</b> (advanced, Dense): 2 makes the score grid twice as fine in each direction
+and the encoding 4 times as long.</li>
 </ul>
 <h3>Outputs</h3>
 <p>Polygons with <code>prompt</code>, <code>mean_score</code> and <code>area</code> (m²),
-holes kept; optionally the probability raster.</p>
+holes kept; optionally the probability raster. Both record the method and the threshold.</p>
 <p>Example: <code>qgis_process run terralens:promptmask -- INPUT=scene.tif PROMPT=building
 OUTPUT=buildings.gpkg</code></p>
 """,

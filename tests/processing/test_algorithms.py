@@ -102,6 +102,17 @@ def test_promptmask_writes_polygons_and_probability(tmp_path, spacenet, tiny):
         assert feature["mean_score"] >= 0.3 and feature["prompt"] == "building"
 
 
+def test_promptmask_defaults_to_dense_with_an_automatic_threshold(tmp_path, spacenet, tiny):
+    dense = run("promptmask", INPUT=spacenet, PROMPT="building", MODEL=tiny, TILE_SIZE=128,
+                OUTPUT=str(tmp_path / "dense.gpkg"), PROBABILITY=str(tmp_path / "dense.tif"))
+    assert gdal.Open(dense["PROBABILITY"]).RasterXSize == 900  # the raster's own pixels
+    tiles = run("promptmask", INPUT=spacenet, PROMPT="building", MODEL=tiny, TILE_SIZE=128,
+                METHOD=1, OUTPUT=str(tmp_path / "tiles.gpkg"),
+                PROBABILITY=str(tmp_path / "tiles.tif"))
+    assert gdal.Open(tiles["PROBABILITY"]).RasterXSize < 900  # the coarse mosaic of before
+    assert vector(dense["OUTPUT"]).featureCount() > 0
+
+
 def test_extent_and_mask_layer_limit_the_area(tmp_path, spacenet, tiny):
     dataset = gdal.Open(spacenet)
     x0, dx, _, y0, _, dy = dataset.GetGeoTransform()

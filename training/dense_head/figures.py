@@ -50,8 +50,10 @@ def probability_map(scene, model, prompt, gsd_m):
     width, height, geotransform, _ = raster_grid(scene)
     with tempfile.TemporaryDirectory(prefix="terralens-fig-") as folder:
         path = Path(folder) / "p.tif"
+        # the "tiles" method the dense-head figures were made with (the plugin's default
+        # before version 2), so bundles are compared on their own dense maps
         pipeline.prompt_mask(scene, model, prompt, Path(folder) / "m.gpkg", settings=settings,
-                             probability_path=str(path))
+                             probability_path=str(path), method="tiles", threshold=0.5)
         x0, dx, _, y0, _, dy = geotransform
         warped = gdal.Warp("", str(path), format="MEM", width=width, height=height,
                            outputBounds=(x0, y0 + dy * height, x0 + dx * width, y0),

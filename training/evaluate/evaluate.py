@@ -97,15 +97,17 @@ def retrieval(embedder, data_root, limit):
     return results
 
 
-def prompt_iou(model, data_root):
+def prompt_iou(model, data_root, limit=None):
     """The prompt-mask IoU task, or why it was skipped (GDAL missing)."""
     try:
         import osgeo.gdal  # noqa: F401
     except ImportError:
         return {"skipped": "needs GDAL's Python bindings (osgeo): run in the QGIS-side .venv"}
     from .iou import prompt_mask_iou
+    from .iou_s2 import sentinel2_iou
 
-    return prompt_mask_iou(model, data_root)
+    return {**prompt_mask_iou(model, data_root),
+            "sentinel2": sentinel2_iou(model, data_root, limit=limit)}
 
 
 def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_ROOT,
@@ -147,7 +149,7 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
         elif task == "retrieval":
             results[task] = retrieval(embedder, data_root, limit)
         else:
-            results[task] = prompt_iou(model, data_root)
+            results[task] = prompt_iou(model, data_root, limit)
         results[task]["seconds"] = time.perf_counter() - tic
     return _record(bundle, bundle_dir, image_size, reader, data_root, limit, embedder.stats,
                    _rounded(results), time.perf_counter() - started)

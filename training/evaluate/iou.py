@@ -62,33 +62,46 @@ def raster_grid(path):
             dataset.GetProjection())
 
 
-def prompt_mask_iou(model, data_root, prompt="building", thresholds=SWEEP):
-    """IoU (percent) of the `prompt` mask of the SpaceNet Atlanta tile against its footprints.
+def mask_on_grid(model, scene, grid, prompt, **options):
+    """Run `pipeline.prompt_mask` on `scene`: (mask on `grid`, summary, probability, its grid).
 
-    The default-threshold figure comes from the polygons `prompt_mask` writes; the sweep
-    re-polygonises its probability raster at each threshold (no re-encoding). The best over
-    the sweep is an oracle: the threshold is chosen on these very footprints.
+    `options` go to `prompt_mask` as they are (none: the plugin's defaults).
     """
     from osgeo import gdal
 
-    from terralens.plugin.core import masks, pipeline
+    from terralens.plugin.core import pipeline
 
-    scene, footprints = Path(data_root) / SCENE, Path(data_root) / FOOTPRINTS
-    grid = raster_grid(scene)
-    truth = rasterise_file(footprints, grid)
-    defaults = inspect.signature(pipeline.prompt_mask).parameters
-    threshold = defaults["threshold"].default
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="terralens-eval-") as folder:
         out, probability_path = Path(folder) / "mask.gpkg", Path(folder) / "probability.tif"
         summary = pipeline.prompt_mask(scene, model, prompt, out,
-                                       probability_path=str(probability_path))
-        seconds = time.perf_counter() - started
+                                       probability_path=str(probability_path), **options)
         predicted = rasterise_file(out, grid)
         dataset = gdal.Open(str(probability_path))
         probability = dataset.ReadAsArray().astype(np.float32)
         mosaic_grid = (dataset.GetGeoTransform(), dataset.GetProjection())
         dataset = None
+    return predicted, summary, probability, mosaic_grid
+
+
+def prompt_mask_iou(model, data_root, prompt="building", thresholds=SWEEP):
+    """IoU (percent) of the `prompt` mask of the SpaceNet Atlanta tile against its footprints.
+
+    The headline figure comes from the polygons `prompt_mask` writes with its default
+    parameters; beside it, the method before version 2 ("tiles", threshold 0.5). The sweep
+    re-polygonises the default run's probability raster at each threshold (no re-encoding):
+    its best is an oracle (the threshold is chosen on these very footprints).
+    """
+    from terralens.plugin.core import pipeline
+
+    scene, footprints = Path(data_root) / SCENE, Path(data_root) / FOOTPRINTS
+    grid = raster_grid(scene)
+    truth = rasterise_file(footprints, grid)
+    defaults = inspect.signature(pipeline.prompt_mask).parameters
+    started = time.perf_counter()
+    predicted, summary, probability, mosaic_grid = mask_on_grid(model, scene, grid, prompt)
+    seconds = time.perf_counter() - started
+    old, old_summary, _, _ = mask_on_grid(model, scene, grid, prompt, method="tiles",
+                                          threshold=0.5)
     sweep = threshold_sweep(probability, mosaic_grid, grid, truth, thresholds,
                             defaults["min_area"].default, defaults["simplify"].default)
     scored = [(value, key) for key, value in sweep.items() if value is not None]
@@ -96,17 +109,20 @@ def prompt_mask_iou(model, data_root, prompt="building", thresholds=SWEEP):
     tiles = summary.get("tiles_encoded", 0)
     return {
         "scene": SCENE, "footprints": FOOTPRINTS, "prompt": prompt,
-        "background": masks.background_prompts(prompt), "pixels": int(truth.size),
+        "method": defaults["method"].default, "pixels": int(truth.size),
         "footprint_pixels": int(truth.sum()), "mask_pixels": int(predicted.sum()),
-        "polygons": summary.get("polygons"), "threshold": threshold,
+        "polygons": summary.get("polygons"), "threshold": summary.get("threshold"),
+        "threshold_rule": summary.get("threshold_rule"),
         "iou": _percent(iou(predicted, truth)),
+        "before": {"method": "tiles", "threshold": 0.5, "iou": _percent(iou(old, truth)),
+                   "mask_pixels": int(old.sum()), "tiles": old_summary.get("tiles_encoded")},
         "sweep": sweep,
         "oracle_best": {"threshold": None if best[1] is None else float(best[1]),
                         "iou": best[0],
                         "note": "oracle: threshold picked on these footprints; not a fair "
                                 "figure, report beside the default-threshold IoU only"},
         "tiles": tiles, "prompt_mask_seconds": round(seconds, 2),
-        "prompt_mask_tiles_per_second": round(tiles / seconds, 1) if seconds > 0 else None,
+        "prompt_mask_pixels_per_second": round(truth.size / seconds) if seconds > 0 else None,
     }
 
 

@@ -1,6 +1,8 @@
 """Prompt masks: dense prompt probabilities over the raster, thresholded into polygons."""
 
-from .. import masks
+import dataclasses
+
+from .. import mask_job, masks
 from ..batches import EncodedBatches
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
@@ -9,46 +11,96 @@ from ..tiled_raster import TileSettings, open_tiled
 from .records import provenance
 
 
-def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=0.5,
-                min_area=0.0, simplify=0.0, background=None, smooth_window=3,
-                smooth_temperature=0.1, probability_path=None, control=None):
-    """Polygons where the prompt is more likely than background prompts, per dense location.
+def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=None,
+                min_area=0.0, simplify=0.0, background=None, method=mask_job.DENSE,
+                detail=mask_job.DETAIL, smooth_window=3, smooth_temperature=0.1,
+                probability_path=None, control=None):
+    """Polygons where the prompt is more likely than background prompts.
+
+    Args:
+        threshold: probability a location needs to be in the mask; None (or below 0):
+            automatic (Otsu's threshold of the raster's probability map).
+        background: prompts the prompt competes with (None: the defaults that are not close
+            in meaning to the prompt).
+        method: "dense" (a tile starting every 1/`detail` of a cell, their cells averaged on
+            a fine grid upsampled along the image) or "tiles" (the tiling of `settings`, each
+            tile's grid smoothed by the Smooth-Attention-Operation: the method before
+            version 2, kept for comparison).
+        detail: with "dense", fine-grid cells a model cell: the grid is `detail` times finer
+            and the encoding costs (grid x `detail`)² times one tiling's (16x at 1).
+        smooth_window, smooth_temperature: the Smooth-Attention-Operation of "tiles".
 
     Returns:
-        dict with the output paths, the polygon count and the tile counts.
+        dict with the output paths, the polygon count, the threshold and how it was chosen,
+        why the mask is empty (or None) and the tile counts.
     """
     control = control or RunControl()
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty: type what to outline, for example 'building'")
-    background = masks.background_prompts(prompt, background)
+    if method not in mask_job.METHODS:
+        raise ValueError(f"method must be one of {mask_job.METHODS}, got {method!r}")
     tiled = open_tiled(raster_path, model, settings or TileSettings())
     if not tiled.encoder.has_dense:
         raise ValueError(f"model {model.bundle.id!r} has no dense features: choose a bundle "
                          "whose image encoder returns them for prompt masks")
-    vectors = model.text.encode([prompt] + background)
-    grid = tiled.encoder.spec.dense_grid
-    mosaic = Mosaic(tiled.source.width, tiled.source.height, tiled.source.geotransform,
-                    max_side=4096, min_cell=max(1, tiled.tile_px // (grid * 4)))
-    batches = EncodedBatches(tiled, model, control, dense=True)
-    for windows, _, dense in batches:
-        probability = masks.prompt_probability(dense, vectors[0], vectors[1:],
-                                               model.bundle.logit_scale)
-        for window, tile_probability, features in zip(windows, probability, dense):
-            smoothed = masks.smooth_attention(tile_probability, features, smooth_window,
-                                              smooth_temperature)
-            mosaic.add(window, smoothed)
-    probability_map = mosaic.result()
-    record = provenance(model, tiled, prompt=prompt, background=background,
-                        threshold=threshold, min_area=min_area, simplify=simplify,
-                        smooth_window=smooth_window, smooth_temperature=smooth_temperature)
-    polygons = masks.polygonize(probability_map, mosaic.geotransform, tiled.source.crs_wkt,
-                                threshold, min_area, simplify)
+    if method == mask_job.DENSE:
+        background = mask_job.competing_prompts(model.text, prompt, background)
+        vectors = mask_job.prompt_vectors(model.text, prompt, background,
+                                          model.bundle.prompt_template)
+        overlap = mask_job.dense_overlap(tiled.encoder.spec.dense_grid, detail)
+        tiled = open_tiled(raster_path, model, dataclasses.replace(tiled.settings,
+                                                                   overlap=overlap))
+        batches = EncodedBatches(tiled, model, control, dense=True)
+        probability_map, geotransform = mask_job.dense_probability(
+            batches, tiled.source, tiled.tile_px - tiled.overlap_px, vectors,
+            model.bundle.logit_scale)
+    else:
+        background = masks.background_prompts(prompt, background)
+        vectors = model.text.encode([prompt] + background)
+        batches = EncodedBatches(tiled, model, control, dense=True)
+        probability_map, geotransform = _tile_probability(
+            tiled, batches, vectors, model.bundle.logit_scale, smooth_window,
+            smooth_temperature)
+    value, rule = mask_job.choose_threshold(probability_map, threshold)
+    control.report(1.0, f"Mask of {prompt!r}: {rule}")
+    record = provenance(model, tiled, prompt=prompt, background=background, method=method,
+                        detail=detail if method == mask_job.DENSE else None,
+                        threshold=value, threshold_rule=rule, min_area=min_area,
+                        simplify=simplify, smooth_window=smooth_window,
+                        smooth_temperature=smooth_temperature)
+    polygons = masks.polygonize(probability_map, geotransform, tiled.source.crs_wkt, value,
+                                min_area, simplify)
+    reason = None if polygons else _empty_reason(probability_map, value, rule, min_area)
+    if reason:
+        control.warn(f"the mask of {prompt!r} is empty: {reason}")
     fields = [("prompt", "str"), ("mean_score", "float"), ("area", "float")]
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "mask", record) as writer:
         for geometry, mean_score, area in polygons:
             writer.add(geometry, {"prompt": prompt, "mean_score": mean_score, "area": area})
     if probability_path:
-        write_geotiff(probability_path, probability_map, mosaic.geotransform,
-                      tiled.source.crs_wkt, nodata=float("nan"), metadata=record)
+        write_geotiff(probability_path, probability_map, geotransform, tiled.source.crs_wkt,
+                      nodata=float("nan"), metadata=record)
     return {"output": str(out_path), "probability_raster": probability_path,
-            "polygons": len(polygons), **batches.counts()}
+            "polygons": len(polygons), "threshold": value, "threshold_rule": rule,
+            "empty_reason": reason, **batches.counts()}
+
+
+def _tile_probability(tiled, batches, vectors, logit_scale, smooth_window, smooth_temperature):
+    """The "tiles" method: each tile's grid smoothed (SAO) and averaged on a coarse mosaic."""
+    grid = tiled.encoder.spec.dense_grid
+    mosaic = Mosaic(tiled.source.width, tiled.source.height, tiled.source.geotransform,
+                    max_side=4096, min_cell=max(1, tiled.tile_px // (grid * 4)))
+    for windows, _, dense in batches:
+        probability = masks.prompt_probability(dense, vectors[0], vectors[1:], logit_scale)
+        for window, tile_probability, features in zip(windows, probability, dense):
+            mosaic.add(window, masks.smooth_attention(tile_probability, features,
+                                                      smooth_window, smooth_temperature))
+    return mosaic.result(), mosaic.geotransform
+
+
+def _empty_reason(probability_map, threshold, rule, min_area):
+    reason = mask_job.empty_reason(probability_map, threshold, rule)
+    if reason is None:  # locations passed the threshold, but every region was too small
+        reason = (f"every region was smaller than the minimum area ({min_area:g} m²): lower "
+                  "the minimum area")
+    return reason

@@ -1,11 +1,14 @@
 """Prompt masks over a whole raster (pipeline.prompt_mask): polygons, probability raster."""
 
+import json
+
 import numpy as np
 import pytest
-from gdal_files import features
+from gdal_files import features, make_tif
 from osgeo import gdal
 
 from terralens.plugin.core import pipeline
+from terralens.plugin.core.outputs import METADATA_KEY
 from terralens.plugin.core.tiled_raster import TileSettings
 
 
@@ -28,3 +31,38 @@ def test_prompt_mask_writes_polygons_and_probability(tmp_path, spacenet, wordpie
     assert none["polygons"] == 0 and (tmp_path / "none.gpkg").is_file()
     with pytest.raises(ValueError, match="prompt is empty"):
         pipeline.prompt_mask(spacenet, wordpiece_model, "", tmp_path / "x.gpkg")
+
+
+def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, spacenet,
+                                                                      wordpiece_model):
+    out, prob = tmp_path / "mask.gpkg", tmp_path / "prob.tif"
+    summary = pipeline.prompt_mask(spacenet, wordpiece_model, "building", out,
+                                   TileSettings(tile_size=128), probability_path=prob)
+    dataset = gdal.Open(str(prob))
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (900, 900)  # the raster's own pixels
+    values = dataset.ReadAsArray()
+    assert summary["threshold_rule"].startswith("automatic threshold")
+    assert (summary["polygons"] > 0) == bool((values >= summary["threshold"]).any())
+    record = json.loads(dataset.GetMetadataItem(METADATA_KEY))
+    assert record["parameters"]["method"] == "dense"
+    assert record["parameters"]["threshold"] == pytest.approx(summary["threshold"])
+    assert record["tiling"]["overlap"] == pytest.approx(0.75)
+    # a tile every cell: 16 windows a tile area (and the edges), against one tiling
+    tiles = pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "t.gpkg",
+                                 TileSettings(tile_size=128), method="tiles")
+    assert summary["tiles_total"] > 10 * tiles["tiles_total"]
+    with pytest.raises(ValueError, match="method"):
+        pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "x.gpkg",
+                             method="pixels")
+
+
+def test_dense_mask_leaves_nodata_out(tmp_path, wordpiece_model):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(1, 1000, (3, 200, 200)).astype(np.uint16)
+    pixels[:, :, 120:] = 0  # the right part has no data
+    raster = make_tif(tmp_path / "half.tif", pixels, nodata=0)
+    prob = tmp_path / "prob.tif"
+    pipeline.prompt_mask(raster, wordpiece_model, "building", tmp_path / "m.gpkg",
+                         TileSettings(tile_size=64, gsd_m=0), probability_path=prob)
+    values = gdal.Open(str(prob)).ReadAsArray()
+    assert np.isnan(values[:, 120:]).all() and np.isfinite(values[:, :100]).all()

@@ -153,9 +153,14 @@ def test_command_on_a_few_real_images(shared_data, repo_root, tmp_path, capsys):
                                                           "ucm_captions_test")):
         scores += [result["mean_recall"], *result["image_to_text"].values(),
                    *result["text_to_image"].values()]
-    scores += list(tasks["iou"]["sweep"].values())
+    scores += [value for value in tasks["iou"]["sweep"].values() if value is not None]
+    scores += [tasks["iou"]["before"]["iou"] or 0.0]
+    sentinel2 = tasks["iou"]["sentinel2"]
+    assert sentinel2["half"] == "test" and len(sentinel2["patches"]) == 2
+    scores += [v or 0.0 for method in sentinel2["iou"].values() for v in method.values()]
     assert all(0.0 <= score <= 100.0 for score in scores)
-    assert tasks["iou"]["sweep"]["0.5"] == tasks["iou"]["iou"]  # same threshold, same mask
+    assert tasks["iou"]["method"] == "dense"
+    assert tasks["iou"]["threshold_rule"].startswith("automatic threshold")
     # UCM's first two test-split images of a class are not its first two images: 42 more
     assert printed["image_encoder"]["images_encoded"] == 42 + 14 + 60 + 42
     main(args + ["--tasks", "knn"])  # embeddings now come from the cache

@@ -1,9 +1,7 @@
 """Dense prompt masks: fine grid of overlapping tiles, guided upsampling, automatic threshold."""
 
 import numpy as np
-import pytest
 
-from terralens.plugin.core import mask_job
 from terralens.plugin.core.mask_grid import (
     FineGrid,
     cell_means,
@@ -59,30 +57,3 @@ def test_joint_bilateral_upsampling_skips_unscored_cells():
     guide = np.zeros((1, 4, 8), np.float32)
     out = joint_bilateral_upsample(low, cell_means(guide, 4, 1, 2), guide, step=4, radius=1)
     assert np.allclose(out, 1.0)
-
-
-def test_otsu_threshold_splits_two_groups():
-    values = np.concatenate([np.full(900, 0.1), np.full(100, 0.6)]).astype(np.float32)
-    assert 0.1 < mask_job.otsu_threshold(values) <= 0.6
-
-
-def test_choose_threshold_says_how_it_chose():
-    probability = np.array([[0.1, 0.2], [0.7, np.nan]], np.float32)
-    value, rule = mask_job.choose_threshold(probability)
-    assert 0.2 < value <= 0.7 and "Otsu" in rule
-    assert mask_job.choose_threshold(probability, 0.5) == (0.5, "fixed threshold 0.5")
-    flat, rule = mask_job.choose_threshold(np.full((3, 3), 0.4, np.float32))
-    assert flat == pytest.approx(0.4) and "everywhere" in rule
-
-
-def test_empty_reason_names_the_highest_probability():
-    probability = np.array([[0.1, 0.3]], np.float32)
-    assert mask_job.empty_reason(probability, 0.2, "fixed threshold 0.2") is None
-    reason = mask_job.empty_reason(probability, 0.5, "fixed threshold 0.5")
-    assert "0.300" in reason and "automatic" in reason
-    assert "no tile" in mask_job.empty_reason(np.full((2, 2), np.nan), 0.5, "x")
-
-
-def test_dense_overlap_starts_a_tile_every_fraction_of_a_cell():
-    assert mask_job.dense_overlap(4, 1) == pytest.approx(0.75)
-    assert mask_job.dense_overlap(4, 2) == pytest.approx(1 - 1 / 8)

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from .. import mask_job, masks
+from .. import dense_masks, masks
 from ..batches import EncodedBatches
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
@@ -12,8 +12,8 @@ from .records import provenance
 
 
 def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=None,
-                min_area=0.0, simplify=0.0, background=None, method=mask_job.DENSE,
-                detail=mask_job.DETAIL, smooth_window=3, smooth_temperature=0.1,
+                min_area=0.0, simplify=0.0, background=None, method=dense_masks.DENSE,
+                detail=dense_masks.DETAIL, smooth_window=3, smooth_temperature=0.1,
                 probability_path=None, control=None):
     """Polygons where the prompt is more likely than background prompts.
 
@@ -37,21 +37,21 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
     control = control or RunControl()
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty: type what to outline, for example 'building'")
-    if method not in mask_job.METHODS:
-        raise ValueError(f"method must be one of {mask_job.METHODS}, got {method!r}")
+    if method not in dense_masks.METHODS:
+        raise ValueError(f"method must be one of {dense_masks.METHODS}, got {method!r}")
     tiled = open_tiled(raster_path, model, settings or TileSettings())
     if not tiled.encoder.has_dense:
         raise ValueError(f"model {model.bundle.id!r} has no dense features: choose a bundle "
                          "whose image encoder returns them for prompt masks")
-    if method == mask_job.DENSE:
-        background = mask_job.competing_prompts(model.text, prompt, background)
-        vectors = mask_job.prompt_vectors(model.text, prompt, background,
+    if method == dense_masks.DENSE:
+        background = dense_masks.competing_prompts(model.text, prompt, background)
+        vectors = dense_masks.prompt_vectors(model.text, prompt, background,
                                           model.bundle.prompt_template)
-        overlap = mask_job.dense_overlap(tiled.encoder.spec.dense_grid, detail)
+        overlap = dense_masks.dense_overlap(tiled.encoder.spec.dense_grid, detail)
         tiled = open_tiled(raster_path, model, dataclasses.replace(tiled.settings,
                                                                    overlap=overlap))
         batches = EncodedBatches(tiled, model, control, dense=True)
-        probability_map, geotransform = mask_job.dense_probability(
+        probability_map, geotransform = dense_masks.dense_probability(
             batches, tiled.source, tiled.tile_px - tiled.overlap_px, vectors,
             model.bundle.logit_scale)
     else:
@@ -61,10 +61,10 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
         probability_map, geotransform = _tile_probability(
             tiled, batches, vectors, model.bundle.logit_scale, smooth_window,
             smooth_temperature)
-    value, rule = mask_job.choose_threshold(probability_map, threshold)
+    value, rule = dense_masks.choose_threshold(probability_map, threshold)
     control.report(1.0, f"Mask of {prompt!r}: {rule}")
     record = provenance(model, tiled, prompt=prompt, background=background, method=method,
-                        detail=detail if method == mask_job.DENSE else None,
+                        detail=detail if method == dense_masks.DENSE else None,
                         threshold=value, threshold_rule=rule, min_area=min_area,
                         simplify=simplify, smooth_window=smooth_window,
                         smooth_temperature=smooth_temperature)
@@ -99,7 +99,7 @@ def _tile_probability(tiled, batches, vectors, logit_scale, smooth_window, smoot
 
 
 def _empty_reason(probability_map, threshold, rule, min_area):
-    reason = mask_job.empty_reason(probability_map, threshold, rule)
+    reason = dense_masks.empty_reason(probability_map, threshold, rule)
     if reason is None:  # locations passed the threshold, but every region was too small
         reason = (f"every region was smaller than the minimum area ({min_area:g} m²): lower "
                   "the minimum area")

@@ -1,0 +1,33 @@
+"""Dense prompt masks: overlap, thresholds chosen by Otsu, and why a mask is empty."""
+
+import numpy as np
+import pytest
+
+from terralens.plugin.core import dense_masks
+
+
+def test_otsu_threshold_splits_two_groups():
+    values = np.concatenate([np.full(900, 0.1), np.full(100, 0.6)]).astype(np.float32)
+    assert 0.1 < dense_masks.otsu_threshold(values) <= 0.6
+
+
+def test_choose_threshold_says_how_it_chose():
+    probability = np.array([[0.1, 0.2], [0.7, np.nan]], np.float32)
+    value, rule = dense_masks.choose_threshold(probability)
+    assert 0.2 < value <= 0.7 and "Otsu" in rule
+    assert dense_masks.choose_threshold(probability, 0.5) == (0.5, "fixed threshold 0.5")
+    flat, rule = dense_masks.choose_threshold(np.full((3, 3), 0.4, np.float32))
+    assert flat == pytest.approx(0.4) and "everywhere" in rule
+
+
+def test_empty_reason_names_the_highest_probability():
+    probability = np.array([[0.1, 0.3]], np.float32)
+    assert dense_masks.empty_reason(probability, 0.2, "fixed threshold 0.2") is None
+    reason = dense_masks.empty_reason(probability, 0.5, "fixed threshold 0.5")
+    assert "0.300" in reason and "automatic" in reason
+    assert "no tile" in dense_masks.empty_reason(np.full((2, 2), np.nan), 0.5, "x")
+
+
+def test_dense_overlap_starts_a_tile_every_fraction_of_a_cell():
+    assert dense_masks.dense_overlap(4, 1) == pytest.approx(0.75)
+    assert dense_masks.dense_overlap(4, 2) == pytest.approx(1 - 1 / 8)

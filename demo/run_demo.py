@@ -44,7 +44,7 @@ def run_algorithms(qgis, model, cache):
              "OVERLAP=50", f"OUTPUT={OUT / 'search.gpkg'}", f"HEATMAP={OUT / 'heatmap.tif'}",
              *common)
     qgis.run("run", "terralens:promptmask", "--", f"INPUT={MOSAIC}", "PROMPT=water",
-             "THRESHOLD=0.5", "MIN_AREA=50", "OVERLAP=50", f"OUTPUT={OUT / 'mask.gpkg'}",
+             "MIN_AREA=50", f"OUTPUT={OUT / 'mask.gpkg'}",
              f"PROBABILITY={OUT / 'mask_probability.tif'}", *common)
     return [("labels", OUT / "labels.gpkg", "labels", "label"),
             ("classes", OUT / "classes.tif", "classes", None),

@@ -150,8 +150,8 @@ class Clusters:
             sums[empty] = centroids[empty]
             centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
         assignment = np.concatenate([
-            np.argmax(embeddings[i:i + 65536].astype(np.float32) @ centroids.T, axis=1)
-            for i in range(0, len(embeddings), 65536)])
+            np.argmax(embeddings[i:i + 16384].astype(np.float32) @ centroids.T, axis=1)
+            for i in range(0, len(embeddings), 16384)])
         order = np.argsort(assignment, kind="stable")
         offsets = np.searchsorted(assignment[order], np.arange(count + 1))
         return order, cls(centroids.astype(np.float32), offsets.astype(np.int64))

@@ -1,4 +1,5 @@
-"""TerraLens benchmarks (`make bench`): encoder, pipeline and mask speed, query latency, memory.
+"""TerraLens benchmarks (`make bench`): encoder, pipeline and mask speed, query latency, memory,
+transductive refinement cost.
 
 Prints one JSON object. Figures depend on the machine; the JSON records which one.
 """
@@ -134,16 +135,17 @@ def _escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def end_to_end(model, raster, batch, out_dir):
+def end_to_end(model, raster, batch, out_dir, refine=True):
     """Labelling tiles/s on a real raster, outputs written, everything included."""
     from terralens.plugin.core import pipeline
     from terralens.plugin.core.tiled_raster import TileSettings
 
     start = time.perf_counter()
     summary = pipeline.label_raster(raster, model, LABELS, Path(out_dir) / "labels.gpkg",
-                                    TileSettings(batch_size=batch))
+                                    TileSettings(batch_size=batch), refine=refine)
     seconds = time.perf_counter() - start
-    return summary["tiles_encoded"] / seconds, summary["tiles_encoded"], seconds
+    refined = (summary["refinement"] or {}).get("seconds", 0.0)
+    return summary["tiles_encoded"] / seconds, summary["tiles_encoded"], seconds, refined
 
 
 def mask_rate(model, raster, batch, out_dir, **options):
@@ -245,6 +247,80 @@ def prior_query_latency(model, counts, queries=5):
     return results
 
 
+def clustered_embeddings(count, dim, labels, seed=0):
+    """Float16 unit embeddings around `labels` centres (tiles of a scene repeat), with label
+    texts that point only roughly at the centres; made in blocks so no float32 copy is whole.
+
+    Returns:
+        (embeddings float16, inductive probabilities float32, true label of every tile)
+    """
+    from terralens.plugin.core.labels import label_probabilities
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((labels, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    texts = centres + 3.0 * rng.standard_normal((labels, dim)).astype(np.float32) / dim ** .5
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    truth = rng.integers(0, labels, count)
+    embeddings = np.empty((count, dim), np.float16)
+    probabilities = np.empty((count, labels), np.float32)
+    for first in range(0, count, 65536):
+        part = truth[first:first + 65536]
+        noise = rng.standard_normal((len(part), dim)).astype(np.float32)
+        block = centres[part] + 1.5 * noise / dim ** .5
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        embeddings[first:first + len(part)] = block
+        probabilities[first:first + len(part)] = label_probabilities(block, texts, 15.0)
+    return embeddings, probabilities, truth
+
+
+def refinement_run(count, dim, labels):
+    """Refine `count` synthetic tiles in this process: wall and CPU seconds (all threads; on a
+    shared machine the wall time also counts waiting), accuracy, and the memory refinement
+    needed on top of its inputs (peak resident set, Linux)."""
+    from terralens.plugin.core.transductive import refine
+
+    embeddings, probabilities, truth = clustered_embeddings(count, dim, labels)
+    before = _resident_kb()["VmRSS"]
+    _reset_peak()
+    start, cpu = time.perf_counter(), time.process_time()
+    result = refine(embeddings, probabilities)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = _resident_kb()["VmHWM"]
+    return {"tiles": count, "dim": dim, "labels": labels, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "exact_graph": result.exact_graph, "changed_tiles": result.changed,
+            "inductive_accuracy": round(float(np.mean(probabilities.argmax(1) == truth)), 3),
+            "refined_accuracy": round(float(np.mean(result.probabilities.argmax(1) == truth)),
+                                      3),
+            "embeddings_mb": round(embeddings.nbytes / 2 ** 20, 1),
+            "peak_extra_mb": round((peak - before) / 1024, 1)}
+
+
+def _resident_kb():
+    status = Path("/proc/self/status").read_text()
+    return {key: int(status.split(f"{key}:")[1].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
+def _reset_peak():
+    """Restart the peak (VmHWM) at the current resident size (Linux 4.0 and later)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def refinement_cost(counts, dim, labels=21):
+    """Transductive refinement of synthetic clustered tiles, each size in a fresh process."""
+    results = {}
+    for count in counts:
+        code = "\n".join([
+            "import json, sys", f"sys.path.insert(0, {str(ROOT)!r})",
+            "from tools.bench import refinement_run",
+            f"print(json.dumps(refinement_run({count}, {dim}, {labels})))"])
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True)
+        results[str(count)] = json.loads(done.stdout)
+    return results
+
+
 def peak_memory_child(bundle, side, batch):
     """Label a `side` x `side` raster in a fresh process; its own peak resident memory in MB.
 
@@ -274,7 +350,8 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--tiles", type=int, default=1024)
     parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
-    parser.add_argument("--skip", default="", help="comma list of: e2e,mask,query,memory,byo")
+    parser.add_argument("--skip", default="",
+                        help="comma list of: e2e,refine,mask,query,memory,byo")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
@@ -282,18 +359,27 @@ def main():
     from terralens.plugin.core.encoders import load_model
 
     model = load_model(bundle)
-    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "load_average_at_start": [round(v, 1) for v in os.getloadavg()]},
               "bundle": model.bundle.id, "image_size": model.bundle.image.size,
               "batch": args.batch}
     report["model_only_tiles_per_s"] = round(model_only(model, args.tiles, args.batch), 1)
     if "e2e" not in skip:
         with tempfile.TemporaryDirectory() as out_dir:
             raster = mosaic_vrt(SCENE, 8100, out_dir)
-            rate, tiles, seconds = end_to_end(model, raster, args.batch, out_dir)
+            rate, tiles, seconds, refined = end_to_end(model, raster, args.batch, out_dir)
+            plain_rate = end_to_end(model, raster, args.batch, out_dir, refine=False)[0]
         report["end_to_end"] = {"raster": "SpaceNet Atlanta pan repeated 9x9 (8100 px), "
-                                          "labels with 8 labels, GeoPackage written",
+                                          "labels with 8 labels, refined (the default), "
+                                          "GeoPackage written",
                                 "tiles": tiles, "tiles_per_s": round(rate, 1),
-                                "efficiency": round(rate / report["model_only_tiles_per_s"], 3)}
+                                "efficiency": round(rate / report["model_only_tiles_per_s"], 3),
+                                "efficiency_without_refinement": round(
+                                    plain_rate / report["model_only_tiles_per_s"], 3),
+                                "refinement_seconds": round(refined, 2),
+                                "refinement_share_of_run": round(refined / seconds, 4)}
+    if "refine" not in skip:
+        report["refinement"] = refinement_cost([10_000, 100_000], model.bundle.embedding_dim)
     if "mask" not in skip:
         report["mask"] = masks(model, args.batch)
     if "memory" not in skip:

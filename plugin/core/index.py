@@ -145,14 +145,13 @@ class Clusters:
         centroids = train[rng.choice(len(train), size=count, replace=False)]
         for _ in range(iterations):
             nearest = np.argmax(train @ centroids.T, axis=1)
-            sums = np.zeros_like(centroids)
-            np.add.at(sums, nearest, train)
+            sums = _cluster_sums(train, nearest, count)
             empty = np.linalg.norm(sums, axis=1) == 0
             sums[empty] = centroids[empty]
             centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
         assignment = np.concatenate([
-            np.argmax(embeddings[i:i + 65536].astype(np.float32) @ centroids.T, axis=1)
-            for i in range(0, len(embeddings), 65536)])
+            np.argmax(embeddings[i:i + 16384].astype(np.float32) @ centroids.T, axis=1)
+            for i in range(0, len(embeddings), 16384)])
         order = np.argsort(assignment, kind="stable")
         offsets = np.searchsorted(assignment[order], np.arange(count + 1))
         return order, cls(centroids.astype(np.float32), offsets.astype(np.int64))
@@ -176,6 +175,16 @@ class Clusters:
         if "ivf_centroids" not in arrays:
             return None
         return cls(arrays["ivf_centroids"], arrays["ivf_offsets"])
+
+
+def _cluster_sums(vectors, assignment, count):
+    """(count, dim) sum of the vectors assigned to each cluster (np.add.at is slow on rows)."""
+    order = np.argsort(assignment, kind="stable")
+    present = np.flatnonzero(np.bincount(assignment, minlength=count))
+    sums = np.zeros((count, vectors.shape[1]), np.float32)
+    starts = np.searchsorted(assignment[order], present)
+    sums[present] = np.add.reduceat(vectors[order], starts, axis=0)
+    return sums
 
 
 def _matvec(embeddings, vector, chunk=131072):

@@ -21,7 +21,8 @@ FIGURE_NAMES = {
     "protocol": "How measured",
 }
 SUFFIXES = {"_prompt_ensemble": " (prompt ensemble)"}
-GROUPS = {"text_int8": "with the 8-bit text encoder", "published": "published, for comparison"}
+GROUPS = {"text_int8": "with the 8-bit text encoder", "published": "published, for comparison",
+          "transductive": "labels refined with the whole set (transductive)"}
 TRAINING_FACTS = (  # (label, path in provenance)
     ("Trained on", ("data", "source")), ("Training images", ("data", "images")),
     ("Recipe", ("recipe", "name")), ("Epochs", ("recipe", "optim", "epochs")),

@@ -34,6 +34,7 @@ class ZeroShotLabel(TerraLensAlgorithm):
     NAME, DISPLAY = "zeroshotlabel", "Label tiles (zero-shot)"
     LABELS, LABELS_FILE, TOP_K, MIN_SCORE = "LABELS", "LABELS_FILE", "TOP_K", "MIN_SCORE"
     TEMPLATES, CLASS_RASTER = "TEMPLATES", "CLASS_RASTER"
+    REFINE, REFINED_TILES = "REFINE", "REFINED_TILES"
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(INPUT, self.tr("Raster")))
@@ -50,6 +51,8 @@ class ZeroShotLabel(TerraLensAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_SCORE, self.tr("Minimum score (below: 'unknown')"),
             QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.REFINE, self.tr("Refine labels with the whole raster (transductive)"), True))
         self.add_area_parameters()
         self.add_advanced(QgsProcessingParameterString(
             self.TEMPLATES, self.tr("Prompt templates, one a line, {} for the label "
@@ -63,6 +66,8 @@ class ZeroShotLabel(TerraLensAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASS_RASTER, self.tr("Class raster (one class number a tile, named by label)"),
             optional=True, createByDefault=True))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.REFINED_TILES, self.tr("Tiles whose label refinement changed")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         """Refuse a run without labels before it starts (the dialog says why)."""
@@ -93,15 +98,20 @@ class ZeroShotLabel(TerraLensAlgorithm):
             top_k=self.parameterAsInt(parameters, self.TOP_K, context),
             min_score=self.parameterAsDouble(parameters, self.MIN_SCORE, context),
             class_raster_path=class_raster or None, control=self.control(feedback),
-            location_weight=self.parameterAsDouble(parameters, LOCATION_WEIGHT, context))
+            location_weight=self.parameterAsDouble(parameters, LOCATION_WEIGHT, context),
+            refine=self.parameterAsBoolean(parameters, self.REFINE, context))
+        refined = summary["refinement"]
         feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
                           f"{summary['tiles_skipped']} skipped (nodata); "
-                          f"best labels: {summary['label_counts']}")
+                          + (f"refinement changed {refined['changed_tiles']} of them; "
+                             if refined else "not refined (turned off); ")
+                          + f"best labels: {summary['label_counts']}")
         subject = ", ".join(labels)
-        return self.styled_results(context, [
+        results = self.styled_results(context, [
             (OUTPUT, out, "labels", result_name("Labels", subject, [layer.name()])),
             (self.CLASS_RASTER, class_raster, "classes",
              result_name("Classes", subject, [layer.name()]))])
+        return {**results, self.REFINED_TILES: refined["changed_tiles"] if refined else 0}
 
 
 class IndexingAlgorithm(TerraLensAlgorithm):

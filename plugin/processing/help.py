@@ -44,13 +44,23 @@ text file with one label a line (both together are merged).</li>
 <li><b>Top labels kept</b>: how many labels a tile keeps (1-3 are written as fields).</li>
 <li><b>Minimum score</b>: tiles whose best score is lower get the label <code>unknown</code>.
 Scores are the model's probabilities among <i>your</i> labels; they sum to 1 over the labels.</li>
+<li><b>Refine labels with the whole raster</b> (on by default): after every tile has been
+seen, the labels are refined together. Tiles that look alike usually share a label, so a tile
+whose own scores are unsure takes the label that its look-alikes in the raster point to; each
+tile's own scores stay the starting point. It made zero-shot labels 4.5 to 8.5 points more
+accurate on two held-out scene collections (UC Merced, RSSCN7) and costs little: about 7
+seconds of CPU time for 100,000 tiles. Turn it off when tiles should be judged one by one: a
+raster of a single tile or very few, unrelated images stitched together, or when you list
+many labels that cannot occur in the raster (a label no tile prefers is left out, but a label
+that a few tiles prefer by mistake can take more).</li>
 <li><b>Prompt templates</b> (advanced): how a label becomes a sentence, <code>{}</code> marks
 the label; several lines make an ensemble.</li>
 </ul>
 <h3>Outputs</h3>
 <p>A polygon layer, one square a tile, with <code>label</code>, <code>score</code>,
 <code>label_2</code>, <code>score_2</code>, <code>label_3</code>, <code>score_3</code>, styled by
-label; optionally a class raster.</p>
+label (with refinement on, the scores are the refined probabilities); optionally a class
+raster. The log says how many tiles refinement relabelled.</p>
 <p>Example: <code>qgis_process run terralens:zeroshotlabel -- INPUT=scene.tif
 LABELS="forest,water,buildings" OUTPUT=labels.gpkg</code></p>
 """,

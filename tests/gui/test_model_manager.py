@@ -78,7 +78,7 @@ def test_model_manager_shows_evaluation_figures_and_broken_bundles(qgis_app, tmp
     data["provenance"]["evaluation"] = {
         "protocol": "../shared/data/DATA.md, 128 px", "zero_shot_ucm21_top1": 81.25,
         "zero_shot_ucm21_top1_prompt_ensemble": 80.0, "text_int8": {"knn20_ucm_top1": 90.0},
-        "new_task_top1": 12.5}
+        "transductive": {"zero_shot_ucm21_top1": 86.5}, "new_task_top1": 12.5}
     data["provenance"]["recipe"] = {"name": "default", "optim": {"epochs": 20, "lr": 0.001},
                                     "augment": {"crop_scale": [0.55, 1.0]}}
     (good / "bundle.json").write_text(json.dumps(data))
@@ -93,7 +93,9 @@ def test_model_manager_shows_evaluation_figures_and_broken_bundles(qgis_app, tmp
     for expected in ("Zero-shot labels, UC Merced (21 classes): % right 81.2",
                      "Zero-shot labels, UC Merced (21 classes): % right (prompt ensemble) 80",
                      "Image similarity, UC Merced (20 nearest): % right, with the 8-bit text "
-                     "encoder 90", "New task top1 12.5", "How measured DATA.md, 128 px",
+                     "encoder 90", "New task top1 12.5",
+                     "Zero-shot labels, UC Merced (21 classes): % right, labels refined with the "
+                     "whole set (transductive) 86.5", "How measured DATA.md, 128 px",
                      "Recipe default", "Epochs 20"):
         assert expected in " ".join(text.split()), expected
     for raw in ("zero_shot_ucm21_top1", "crop_scale", "../shared", "optim"):

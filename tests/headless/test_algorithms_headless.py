@@ -1,5 +1,7 @@
 """Headless: every algorithm runs through `qgis_process run`, also with --json and in a batch."""
 
+import json
+
 from osgeo import ogr
 
 
@@ -22,6 +24,16 @@ def test_zeroshotlabel_headless_with_json(qgis_process, tmp_path, spacenet, tiny
                                    "TILE_SIZE=128", f"OUTPUT={out}")
     assert result["results"]["OUTPUT"] == str(out)
     assert count(out) == 64
+    assert result["results"]["REFINED_TILES"] >= 0  # refinement runs by default
+
+
+def test_zeroshotlabel_headless_without_refinement(qgis_process, tmp_path, spacenet, tiny):
+    out = tmp_path / "labels.gpkg"
+    result = qgis_process.run_json("run", "terralens:zeroshotlabel", "--", f"INPUT={spacenet}",
+                                   "LABELS=forest,buildings,road", f"MODEL={tiny}",
+                                   "TILE_SIZE=128", "REFINE=false", f"OUTPUT={out}")
+    assert result["results"]["REFINED_TILES"] == 0 and count(out) == 64
+    assert "not refined (turned off)" in json.dumps(result)
 
 
 def test_index_search_and_mask_headless(qgis_process, tmp_path, spacenet, tiny):

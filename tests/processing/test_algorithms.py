@@ -230,18 +230,24 @@ def test_location_prior_is_recorded_and_needs_a_location_encoder(tmp_path, space
     assert not (tmp_path / "none.gpkg").exists()
 
 
+class Recorder(QgsProcessingFeedback):
+    """Keeps what an algorithm says: phase texts, information lines and warnings."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts, self.infos, self.warnings = [], [], []
+
+    def setProgressText(self, text):  # noqa: N802 (QGIS API)
+        self.texts.append(text)
+
+    def pushInfo(self, text):  # noqa: N802
+        self.infos.append(text)
+
+    def pushWarning(self, text):  # noqa: N802
+        self.warnings.append(text)
+
+
 def test_log_gets_phases_and_warnings_not_a_line_a_batch(tmp_path, ortho, tiny):
-    class Recorder(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.texts, self.warnings = [], []
-
-        def setProgressText(self, text):  # noqa: N802 (QGIS API)
-            self.texts.append(text)
-
-        def pushWarning(self, text):  # noqa: N802
-            self.warnings.append(text)
-
     feedback = Recorder()
     run("zeroshotlabel", feedback, INPUT=ortho, LABELS="trees, roofs", MODEL=tiny, TILE_SIZE=64,
         GSD=2.0, OUTPUT=str(tmp_path / "one.gpkg"))
@@ -261,3 +267,19 @@ def test_loaded_results_are_named_by_what_they_hold_and_grouped(tmp_path, ortho,
     names = sorted(node.layer().name() for node in group.findLayers())
     assert names == ["Classes: trees, roofs, roads (ortho_drone_small)",
                      "Labels: trees, roofs, roads (ortho_drone_small)"]
+
+
+def test_refinement_is_on_by_default_and_can_be_turned_off(tmp_path, ortho, tiny):
+    common = dict(INPUT=ortho, LABELS="forest, river, parking lot, houses", MODEL=tiny,
+                  TILE_SIZE=64, GSD=0.05, TOP_K=1)
+    feedback = Recorder()
+    refined = run("zeroshotlabel", feedback, OUTPUT=str(tmp_path / "r.gpkg"), **common)
+    plain = run("zeroshotlabel", REFINE=False, OUTPUT=str(tmp_path / "p.gpkg"), **common)
+    labels = [[f["label"] for f in vector(result["OUTPUT"]).getFeatures()]
+              for result in (refined, plain)]
+    changed = sum(a != b for a, b in zip(*labels))
+    assert refined["REFINED_TILES"] == changed > 0 and plain["REFINED_TILES"] == 0
+    assert any(f"{changed} changed" in text for text in feedback.texts), feedback.texts
+    assert any(f"refinement changed {changed} of them" in text for text in feedback.infos)
+    assert read_metadata(refined["OUTPUT"])["refinement"]["changed_tiles"] == changed
+    assert read_metadata(plain["OUTPUT"])["parameters"]["refine"] is False

@@ -1,6 +1,8 @@
-"""Evaluate a model bundle as the plugin runs it: zero-shot, retrieval, kNN and prompt-mask IoU.
+"""Evaluate a model bundle as the plugin runs it: zero-shot (inductive and transductive),
+retrieval, kNN and prompt-mask IoU.
 
-Usage: `python -m training evaluate --bundle BUNDLE_DIR [--tasks zeroshot,retrieval,knn,iou]
+Usage: `python -m training evaluate --bundle BUNDLE_DIR
+[--tasks zeroshot,transductive,retrieval,knn,iou]
 [--image-size N] [--out results.json]`. It needs no torch: it runs the bundle's ONNX files
 through `terralens.plugin.core.encoders.load_model`. The protocol is /work/shared/data/DATA.md.
 """
@@ -10,8 +12,12 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from terralens.plugin.core.atomic import atomic_write_text
 from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.labels import label_probabilities
+from terralens.plugin.core.transductive import RefineSettings, refine
 
 from . import tasks as eval_tasks
 from .data import (
@@ -23,7 +29,7 @@ from .data import (
 )
 from .embed import DEFAULT_CACHE_DIR, Embedder, EmbeddingCache, file_fingerprint
 
-TASKS = ("zeroshot", "retrieval", "knn", "iou")
+TASKS = ("zeroshot", "transductive", "retrieval", "knn", "iou")
 TEMPLATE = "a remote sensing image of a {}."
 # Fixed before any figure was seen; reported beside the single template, never instead.
 ENSEMBLE_TEMPLATES = (
@@ -52,26 +58,63 @@ KNN_RULE = ("fold f holds the images whose index i in the list sorted by '<class
             "images")
 
 
+def class_vectors(embedder, folder):
+    """Class phrases and their unit text vectors: one template, and the template ensemble."""
+    phrases = [class_phrase(c) for c in folder.class_names]
+    single = embedder.model.text.encode([TEMPLATE.format(p) for p in phrases])
+    stacked = [embedder.model.text.encode([t.format(p) for p in phrases])
+               for t in ENSEMBLE_TEMPLATES]
+    return phrases, single, eval_tasks.ensemble_class_embeddings(stacked)
+
+
 def zero_shot(embedder, folders):
     """Zero-shot top-1 with one template, and separately with the template ensemble."""
     results = {"template": TEMPLATE, "ensemble_templates": list(ENSEMBLE_TEMPLATES)}
     for name, folder in folders.items():
         images = embedder.images(name, folder.paths)
-        phrases = [class_phrase(c) for c in folder.class_names]
-        single = embedder.model.text.encode([TEMPLATE.format(p) for p in phrases])
+        phrases, single, ensemble = class_vectors(embedder, folder)
         report = eval_tasks.accuracy_report(
             eval_tasks.zero_shot_predictions(images, single), folder.labels, folder.class_names)
-        stacked = [embedder.model.text.encode([t.format(p) for p in phrases])
-                   for t in ENSEMBLE_TEMPLATES]
-        ensemble = eval_tasks.accuracy_report(eval_tasks.zero_shot_predictions(
-            images, eval_tasks.ensemble_class_embeddings(stacked)), folder.labels,
+        ensemble_report = eval_tasks.accuracy_report(
+            eval_tasks.zero_shot_predictions(images, ensemble), folder.labels,
             folder.class_names)
         results[name] = {"images": len(folder.paths), "classes": len(phrases),
                          "chance": 100.0 / len(phrases),
                          "class_phrases": dict(zip(folder.class_names, phrases)),
                          "top1": report["top1"], "per_class": report["per_class"],
-                         "prompt_ensemble": ensemble}
+                         "prompt_ensemble": ensemble_report}
     return results
+
+
+def transductive(embedder, folders):
+    """Zero-shot top-1 after transductive refinement (all images of a set refined together, as
+    the plugin refines the tiles of a raster), beside the inductive top-1 it starts from."""
+    settings = RefineSettings()
+    results = {"method": settings.describe(), "template": TEMPLATE,
+               "note": "reported beside the inductive zero-shot task, never instead; "
+                       "refined on float16 embeddings, the prior at the bundle's logit_scale"}
+    scale = embedder.model.bundle.logit_scale
+    for name, folder in folders.items():
+        images = embedder.images(name, folder.paths)
+        _, single, ensemble = class_vectors(embedder, folder)
+        results[name] = {"images": len(folder.paths), "classes": len(folder.class_names),
+                         **_refined_accuracy(images, single, scale, folder, settings),
+                         "prompt_ensemble": _refined_accuracy(images, ensemble, scale, folder,
+                                                              settings)}
+    return results
+
+
+def _refined_accuracy(images, class_embeddings, logit_scale, folder, settings):
+    """As the plugin does: probabilities from float32 embeddings, refinement on float16 ones."""
+    inductive = label_probabilities(images, class_embeddings, logit_scale)
+    refinement = refine(images.astype(np.float16), inductive, settings)
+    refined = eval_tasks.accuracy_report(np.argmax(refinement.probabilities, axis=1),
+                                         folder.labels, folder.class_names)
+    before = eval_tasks.accuracy_report(np.argmax(inductive, axis=1), folder.labels,
+                                        folder.class_names)
+    return {"top1": refined["top1"], "inductive_top1": before["top1"],
+            "gain": refined["top1"] - before["top1"], "per_class": refined["per_class"],
+            "refinement": refinement.describe()}
 
 
 def knn(embedder, folders):
@@ -116,7 +159,7 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
 
     Args:
         bundle_dir: a model bundle folder (bundle.json, image.onnx, text.onnx).
-        tasks: any of "zeroshot", "retrieval", "knn", "iou".
+        tasks: any of "zeroshot", "transductive", "retrieval", "knn", "iou".
         image_size: pixels a side fed to the image encoder (None: the bundle's image.size).
         data_root: the folder that holds ucm/, rsscn7/, aid/, scenes/ and the caption tables.
         cache_dir: where image and text embeddings are cached (None: no cache).
@@ -136,7 +179,7 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
     embedder = Embedder(model, bundle.image.size, reader, EmbeddingCache(cache_dir), data_root,
                         progress)
     folders = {}
-    if {"zeroshot", "knn"} & set(tasks):
+    if {"zeroshot", "transductive", "knn"} & set(tasks):
         folders = {name: list_image_folder(Path(data_root) / sub, limit)
                    for name, sub in CLASS_SETS.items()}
     results = {}
@@ -144,6 +187,8 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
         tic = time.perf_counter()
         if task == "zeroshot":
             results[task] = zero_shot(embedder, folders)
+        elif task == "transductive":
+            results[task] = transductive(embedder, folders)
         elif task == "knn":
             results[task] = knn(embedder, folders)
         elif task == "retrieval":

@@ -1,10 +1,17 @@
-"""Zero-shot labelling of every tile of a raster: polygon layer and optional class raster."""
+"""Zero-shot labelling of every tile of a raster: polygon layer and optional class raster.
+
+By default every tile is embedded first and the labels are then refined with all tiles
+together (`transductive.refine`): tiles that look alike tend to share a label.
+"""
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import labels as label_maths
-from .. import location
+from .. import location, transductive
 from ..batches import EncodedBatches
+from ..embedding_store import EmbeddingStore
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
 from ..run_control import RunControl
@@ -12,16 +19,34 @@ from ..tiled_raster import TileSettings, open_tiled
 from ..tiling import window_footprint
 from .records import provenance
 
+ENCODING_SHARE = 0.9  # of the progress bar; refinement and writing share the rest
+WRITE_CHUNK = 4096  # tiles whose top labels are ranked at once
+
+
+@dataclass
+class TileScores:
+    """The encoded tiles of a raster, their label probabilities and what refinement did."""
+
+    windows: list
+    probabilities: np.ndarray  # (tiles, labels) float32
+    counts: dict
+    refinement: transductive.Refinement = None
+
 
 def label_raster(raster_path, model, labels, out_path, settings=None, templates=None, top_k=3,
-                 min_score=0.0, class_raster_path=None, control=None, location_weight=0.0):
+                 min_score=0.0, class_raster_path=None, control=None, location_weight=0.0,
+                 refine=True):
     """Label every tile of a raster with its best `top_k` labels; write a polygon layer.
 
     With `location_weight` > 0 (and a bundle with a location encoder) each label's logit gains
     that weight times the similarity of the label to the tile's place (a location prior).
+    With `refine` (the default) the tiles' label probabilities are refined together after all
+    tiles are embedded (transductive; the zero-shot probabilities are its prior); the float16
+    embeddings are kept meanwhile, in memory up to 256 MB, else in a temporary file.
 
     Returns:
-        dict with the output paths, tile counts and the number of tiles per best label.
+        dict with the output paths, tile counts, the number of tiles per best label and what
+        refinement did ("refinement": None when it was off).
     """
     control = control or RunControl()
     labels = label_maths.parse_labels(labels) if isinstance(labels, str) else list(labels)
@@ -31,21 +56,61 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     if location_weight:
         location.require_location(model)
     tiled = open_tiled(raster_path, model, settings or TileSettings())
+    scores = _score_tiles(tiled, model, vectors, location_weight, control, refine)
+    refined = scores.refinement.describe() if scores.refinement else None
     record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,
-                        min_score=min_score, location_weight=location_weight)
+                        min_score=min_score, location_weight=location_weight,
+                        refine=transductive.RefineSettings().describe() if refine else False)
+    record["refinement"] = refined
+    counts = _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k,
+                           min_score, record)
+    return {"output": str(out_path), "class_raster": class_raster_path, "label_counts": counts,
+            "refinement": refined, **scores.counts}
+
+
+def _score_tiles(tiled, model, vectors, location_weight, control, refine):
+    """Encode every tile and score it against the labels; refine the scores together."""
+    batches = EncodedBatches(tiled, model, _part(control, ENCODING_SHARE))
+    windows, probabilities = [], []
+    capacity = tiled.windows_total if refine else 0
+    with EmbeddingStore(capacity, model.bundle.embedding_dim) as store:
+        for batch_windows, embeddings, _ in batches:
+            prior = _location_prior(model, tiled, batch_windows, vectors, location_weight)
+            probabilities.append(label_maths.label_probabilities(
+                embeddings, vectors, model.bundle.logit_scale, prior).astype(np.float32))
+            windows += batch_windows
+            if refine:
+                store.add(embeddings)
+        probabilities = (np.concatenate(probabilities) if probabilities
+                         else np.zeros((0, len(vectors)), np.float32))
+        if not refine:
+            return TileScores(windows, probabilities, batches.counts())
+        control.report(ENCODING_SHARE)
+        refinement = transductive.refine(store.array(), probabilities)
+    control.check()
+    control.report(ENCODING_SHARE + 0.05, _refinement_message(refinement, len(windows)))
+    return TileScores(windows, refinement.probabilities, batches.counts(), refinement)
+
+
+def _refinement_message(refinement, tiles):
+    if not refinement.ran:
+        return "Labels not refined: refinement needs at least 2 tiles and 2 labels"
+    return (f"Labels refined with all {tiles} tiles together (transductive): "
+            f"{refinement.changed} changed ({refinement.seconds:.1f} s)")
+
+
+def _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k, min_score, record):
+    """The polygon layer (and class raster); returns the number of tiles per best label."""
     fields = [("label", "str"), ("score", "float")]
     for rank in range(2, top_k + 1):
         fields += [(f"label_{rank}", "str"), (f"score_{rank}", "float")]
     class_mosaics = _class_mosaics(tiled, len(labels)) if class_raster_path else None
     counts = {}
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "labels", record) as writer:
-        batches = EncodedBatches(tiled, model, control)
-        for windows, embeddings, _ in batches:
-            prior = _location_prior(model, tiled, windows, vectors, location_weight)
-            probabilities = label_maths.label_probabilities(embeddings, vectors,
-                                                            model.bundle.logit_scale, prior)
-            best = label_maths.top_labels(probabilities, labels, top_k, min_score)
-            for window, pairs, row in zip(windows, best, probabilities):
+        for first in range(0, len(scores.windows), WRITE_CHUNK):
+            rows = scores.probabilities[first:first + WRITE_CHUNK]
+            best = label_maths.top_labels(rows, labels, top_k, min_score)
+            for window, pairs, row in zip(scores.windows[first:first + WRITE_CHUNK], best, rows):
                 writer.add(window_footprint(window, tiled.source.geotransform),
                            _label_fields(pairs))
                 counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
@@ -54,8 +119,13 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
                         mosaic.add(window, value)
         if class_mosaics is not None:
             _write_class_raster(class_raster_path, class_mosaics, labels, tiled, record)
-    return {"output": str(out_path), "class_raster": class_raster_path, "label_counts": counts,
-            **batches.counts()}
+    return counts
+
+
+def _part(control, share):
+    """A RunControl whose progress fills the first `share` of `control`'s bar."""
+    return RunControl(lambda fraction, message: control.report(share * fraction, message),
+                      control.is_cancelled, control.warn)
 
 
 def _location_prior(model, tiled, windows, vectors, weight):

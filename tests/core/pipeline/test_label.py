@@ -143,3 +143,38 @@ def test_warnings_reach_the_caller_once(tmp_path, ortho, wordpiece_model):
     pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "one.gpkg",
                           TileSettings(tile_size=64, gsd_m=2.0), control=control)
     assert len(heard) == 1 and heard == control.warnings and "one tile" in heard[0]
+
+
+def best_labels(path):
+    _, _, rows = features(path)
+    return [row["label"] for row in rows]
+
+
+def test_refinement_is_on_by_default_and_recorded(tmp_path, ortho, wordpiece_model):
+    settings = TileSettings(tile_size=64, gsd_m=0.05)
+    messages = []
+    control = RunControl(lambda fraction, message: messages.append(message))
+    refined = pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "r.gpkg",
+                                    settings, top_k=1, control=control)
+    plain = pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "p.gpkg",
+                                  settings, top_k=1, refine=False)
+    assert refined["tiles_encoded"] == plain["tiles_encoded"] > 20
+    assert refined["refinement"]["ran"] and plain["refinement"] is None
+    changed = sum(a != b for a, b in zip(best_labels(tmp_path / "r.gpkg"),
+                                         best_labels(tmp_path / "p.gpkg")))
+    assert changed == refined["refinement"]["changed_tiles"]
+    assert changed > 0 and any(f": {changed} changed (" in m for m in messages)
+    record = read_metadata(tmp_path / "r.gpkg")
+    assert record["parameters"]["refine"]["method"] == "transclip-gmm-knn"
+    assert record["refinement"] == refined["refinement"]
+    assert read_metadata(tmp_path / "p.gpkg")["parameters"]["refine"] is False
+    again = pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "again.gpkg",
+                                  settings, top_k=1)
+    assert best_labels(tmp_path / "again.gpkg") == best_labels(tmp_path / "r.gpkg")
+    assert again["label_counts"] == refined["label_counts"]
+
+
+def test_one_tile_is_not_refined(tmp_path, ortho, wordpiece_model):
+    summary = pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "one.gpkg",
+                                    TileSettings(tile_size=64, gsd_m=2.0))
+    assert summary["tiles_encoded"] == 1 and not summary["refinement"]["ran"]

@@ -147,6 +147,15 @@ def test_command_on_a_few_real_images(shared_data, repo_root, tmp_path, capsys):
     scores = [tasks["zeroshot"][d][key] for d in ("ucm", "rsscn7") for key in ("top1",)]
     scores += [tasks["zeroshot"]["ucm"]["prompt_ensemble"]["top1"], tasks["iou"]["iou"]]
     scores += [tasks["knn"][d]["top1"] for d in ("ucm", "rsscn7")]
+    for name in ("ucm", "rsscn7"):  # transductive beside inductive, from the same embeddings
+        refined = tasks["transductive"][name]
+        assert refined["images"] == tasks["zeroshot"][name]["images"]
+        assert refined["inductive_top1"] == tasks["zeroshot"][name]["top1"]
+        assert refined["prompt_ensemble"]["inductive_top1"] == (
+            tasks["zeroshot"][name]["prompt_ensemble"]["top1"])
+        assert refined["refinement"]["ran"] and refined["gain"] == pytest.approx(
+            refined["top1"] - refined["inductive_top1"], abs=0.02)
+        scores += [refined["top1"], refined["prompt_ensemble"]["top1"]]
     assert tasks["retrieval"]["ucm_captions_test"]["split"] == "test"
     assert tasks["retrieval"]["ucm_captions_test"]["images"] == 42
     for result in (tasks["retrieval"][name] for name in ("rsicd_aid_test", "ucm_captions",
@@ -165,6 +174,20 @@ def test_command_on_a_few_real_images(shared_data, repo_root, tmp_path, capsys):
     assert printed["image_encoder"]["images_encoded"] == 42 + 14 + 60 + 42
     main(args + ["--tasks", "knn"])  # embeddings now come from the cache
     assert json.loads(capsys.readouterr().out)["image_encoder"]["images_encoded"] == 0
+
+
+def test_transductive_task_on_an_open_clip_bundle(shared_data, repo_root, tmp_path, capsys):
+    """A CLIP-style bundle (BPE tokenizer, logit scale 100) is refined the same way."""
+    args = ["--bundle", str(repo_root / "tests" / "data" / "tiny-clip"), "--limit", "3",
+            "--data", str(shared_data), "--cache", "", "--quiet", "--tasks",
+            "zeroshot,transductive"]
+    assert main(args) == 0
+    tasks = json.loads(capsys.readouterr().out)["tasks"]
+    assert set(tasks) == {"zeroshot", "transductive"}
+    refined = tasks["transductive"]["rsscn7"]
+    assert refined["images"] == 21 and refined["refinement"]["ran"]
+    assert refined["inductive_top1"] == tasks["zeroshot"]["rsscn7"]["top1"]
+    assert 0.0 <= refined["top1"] <= 100.0
 
 
 def test_command_rejects_unknown_tasks(repo_root):

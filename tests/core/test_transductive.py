@@ -1,0 +1,136 @@
+"""Transductive refinement: deterministic, better than inductive on clear clusters, edge cases."""
+
+import numpy as np
+import pytest
+
+from terralens.plugin.core import knn_graph, transductive
+from terralens.plugin.core.labels import label_probabilities
+
+
+def unit(vectors):
+    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def clustered(tiles, labels, dim, spread, text_noise, seed):
+    """Tiles around one centre a label (clear clusters), and label texts that point only
+    roughly at the centres, so the inductive labels are often wrong."""
+    rng = np.random.default_rng(seed)
+    centres = unit(rng.standard_normal((labels, dim)))
+    truth = np.arange(tiles) % labels
+    tiles_vectors = unit(centres[truth] + spread * rng.standard_normal((tiles, dim)) / dim ** .5)
+    texts = unit(centres + text_noise * rng.standard_normal((labels, dim)) / dim ** .5)
+    return tiles_vectors, texts, truth
+
+
+def accuracy(probabilities, truth):
+    return float(np.mean(np.argmax(probabilities, axis=1) == truth))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_never_worse_than_inductive_on_clear_clusters(seed):
+    tiles, texts, truth = clustered(600, 6, 32, spread=0.6, text_noise=2.5, seed=seed)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    result = transductive.refine(tiles.astype(np.float16), inductive)
+    assert result.ran and result.exact_graph
+    assert accuracy(result.probabilities, truth) > accuracy(inductive, truth)
+    assert result.changed == int(np.sum(np.argmax(result.probabilities, 1)
+                                        != np.argmax(inductive, 1)))
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_much_better_where_the_text_is_roughly_right():
+    tiles, texts, truth = clustered(600, 6, 32, spread=0.6, text_noise=2.5, seed=0)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    refined = transductive.refine(tiles, inductive).probabilities
+    assert accuracy(inductive, truth) < 0.86 and accuracy(refined, truth) > 0.94
+
+
+@pytest.mark.parametrize("exact_limit", [knn_graph.EXACT_LIMIT, 0])
+def test_deterministic(exact_limit):
+    tiles, texts, _ = clustered(900, 5, 24, spread=0.8, text_noise=1.0, seed=3)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    settings = transductive.RefineSettings(exact_graph_limit=exact_limit)
+    first = transductive.refine(tiles.astype(np.float16), inductive, settings)
+    second = transductive.refine(tiles.astype(np.float16), inductive.copy(), settings)
+    assert first.exact_graph is (exact_limit > 0)
+    np.testing.assert_array_equal(first.probabilities, second.probabilities)
+
+
+def test_one_tile_is_left_as_it_is():
+    probabilities = np.array([[0.2, 0.7, 0.1]], np.float32)
+    result = transductive.refine(np.ones((1, 8), np.float16) / 8 ** .5, probabilities)
+    assert not result.ran and result.changed == 0
+    np.testing.assert_array_equal(result.probabilities, probabilities)
+
+
+def test_two_labels_and_few_tiles():
+    tiles, texts, truth = clustered(7, 2, 16, spread=0.3, text_noise=0.2, seed=4)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    result = transductive.refine(tiles, inductive)
+    assert result.ran and result.probabilities.shape == (7, 2)
+    assert accuracy(result.probabilities, truth) >= accuracy(inductive, truth)
+    two = transductive.refine(tiles[:2], inductive[:2])
+    assert two.ran and np.isfinite(two.probabilities).all()
+
+
+def test_label_no_tile_prefers_is_dropped():
+    tiles, texts, _ = clustered(200, 3, 16, spread=0.5, text_noise=0.3, seed=5)
+    texts = np.concatenate([texts, -texts[:1]])  # a fourth label, nobody's best
+    inductive = label_probabilities(tiles, texts, 10.0)
+    assert not np.any(np.argmax(inductive, axis=1) == 3)
+    result = transductive.refine(tiles, inductive)
+    assert result.dropped_labels == 1
+    assert np.all(result.probabilities[:, 3] == 0.0)
+
+
+def test_one_label_or_mismatch():
+    tiles = unit(np.random.default_rng(6).standard_normal((5, 8)))
+    single = transductive.refine(tiles, np.ones((5, 1), np.float32))
+    assert not single.ran
+    with pytest.raises(ValueError, match="embeddings"):
+        transductive.refine(tiles, np.ones((4, 2), np.float32) / 2)
+
+
+def test_hundred_thousand_tiles():
+    """10^5 tiles go through the clustered graph; the time is measured by `make bench`."""
+    tiles, texts, truth = clustered(100_000, 4, 16, spread=0.5, text_noise=0.8, seed=7)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    result = transductive.refine(tiles.astype(np.float16), inductive)
+    assert result.ran and not result.exact_graph
+    assert result.probabilities.shape == (100_000, 4)
+    assert accuracy(result.probabilities, truth) >= accuracy(inductive, truth)
+
+
+def test_exact_graph_matches_brute_force():
+    tiles = unit(np.random.default_rng(8).standard_normal((300, 12)))
+    graph = knn_graph.knn_graph(tiles, 3)
+    similarity = tiles @ tiles.T
+    np.fill_diagonal(similarity, -np.inf)
+    expected = np.argsort(-similarity, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(graph.neighbours, expected)
+    np.testing.assert_allclose(graph.weights, np.maximum(
+        np.take_along_axis(similarity, expected, 1), 0), atol=1e-6)
+
+
+def test_clustered_graph_finds_most_true_neighbours():
+    tiles, _, _ = clustered(20_000, 40, 16, spread=0.6, text_noise=0.0, seed=9)
+    graph = knn_graph.knn_graph(tiles, 3, exact_limit=0)
+    rows = np.arange(0, len(tiles), 97)
+    similarity = tiles[rows] @ tiles.T
+    similarity[np.arange(len(rows)), rows] = -np.inf
+    expected = np.argsort(-similarity, axis=1)[:, :3]
+    recall = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(graph.neighbours[rows],
+                                                                 expected)])
+    assert recall > 0.9
+
+
+def test_propagate_is_w_plus_w_transposed():
+    tiles = unit(np.random.default_rng(10).standard_normal((50, 6)))
+    graph = knn_graph.knn_graph(tiles, 3)
+    dense = np.zeros((50, 50))
+    for row in range(50):
+        for column, weight in zip(graph.neighbours[row], graph.weights[row]):
+            dense[row, column] += weight
+    values = np.random.default_rng(11).random((4, 50)).astype(np.float32)  # label-major
+    np.testing.assert_allclose(graph.propagate(values), values @ (dense + dense.T).T,
+                               rtol=1e-5, atol=1e-6)

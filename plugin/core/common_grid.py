@@ -9,7 +9,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from .atomic import atomic_path
-from .geometry import same_crs, spatial_reference, transform_points
+from .geometry import same_crs, transform_points
 from .tiling import pixel_to_map
 
 EDGE_POINTS = 21  # points a raster edge is cut into before reprojection (edges bend)
@@ -108,8 +108,3 @@ def warped_onto(source_path, grid, folder, resample="bilinear"):
         dataset = None  # written on close
     return path
 
-
-def is_geographic(dataset):
-    """Whether a raster's CRS is geographic (degrees)."""
-    srs = spatial_reference(dataset.GetProjection())
-    return bool(srs is not None and srs.IsGeographic())

@@ -7,8 +7,10 @@ from ..geometry import reproject_geometry
 from ..index import search_indexes
 from .text_search import ranked_results, write_heatmap, write_search_results
 
-# Tiles sampled to measure how widely image and text similarities spread over the rasters.
-SPREAD_SAMPLE = 20_000
+# Tiles sampled to measure how widely image and text similarities spread over the rasters
+# (a standard deviation from 4,096 values is within about 1 % of the whole index's; numpy's
+# float16 to float32 conversion makes a larger sample cost more than the search itself).
+SPREAD_SAMPLE = 4096
 
 
 def search_by_example(indexes, model, examples, examples_crs_wkt=None, words=(), exclude=(),

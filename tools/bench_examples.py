@@ -38,29 +38,31 @@ def example_points(index, count, rng):
     return points
 
 
+def search_cases(index, model, rng, words):
+    """name -> function(query text) running one search of that kind on `index`."""
+    from terralens.plugin.core import pipeline
+
+    def like(count, extra=()):
+        return lambda _query: pipeline.search_by_example(
+            [index], model, example_points(index, count, rng), words=list(extra), k=20)
+
+    return {"text": lambda query: pipeline.search([index], model, query, k=20),
+            "1_example": like(1), "5_examples": like(5),
+            "1_example_and_words": like(1, [words])}
+
+
 def example_search_latency(model, counts, queries=9, words="solar panels"):
     """Median latency (ms) of a text query and of searches by 1 and 5 example points (and by 1
     example with words), k = 20, over indexes of `counts` tiles; all through the pipeline, so
     text encoding and locating the examples are counted."""
-    from terralens.plugin.core import pipeline
-
     rng = np.random.default_rng(1)
     texts = ["forest", "harbour", "farmland", "parking lot", "river", "airport", "beach",
              "industrial area", "golf course"][:queries]
     results = {}
     for count in counts:
         index = grid_index(count, model.bundle.embedding_dim)
-        cases = {
-            "text": lambda q: pipeline.search([index], model, q, k=20),
-            "1_example": lambda q: pipeline.search_by_example(
-                [index], model, example_points(index, 1, rng), k=20),
-            "5_examples": lambda q: pipeline.search_by_example(
-                [index], model, example_points(index, 5, rng), k=20),
-            "1_example_and_words": lambda q: pipeline.search_by_example(
-                [index], model, example_points(index, 1, rng), words=[words], k=20),
-        }
         row = {"clustered": index.clusters is not None}
-        for name, run in cases.items():
+        for name, run in search_cases(index, model, rng, words).items():
             run(texts[0])  # warm-up (float32 copy of a small index, ONNX session)
             times = []
             for query in texts:
@@ -69,5 +71,4 @@ def example_search_latency(model, counts, queries=9, words="solar panels"):
                 times.append((time.perf_counter() - start) * 1000)
             row[f"{name}_median_ms"] = round(float(np.median(times)), 1)
         results[str(count)] = row
-        del index
     return results

@@ -73,7 +73,7 @@ class ExampleSearching:
             return self.report("Select a result first, then press More like this.")
         rank, corners, crs_wkt = item.data(ROW_ROLE)
         x, y = footprint_centre(corners)
-        subject = f"like result {rank} of '{self.last_subject}'"
+        subject = f"like result {rank} ({self.last_subject})"
         return self.start_search(subject, self.last_rasters, [f"POINT ({x!r} {y!r})"], crs_wkt)
 
     # --- the map tool --------------------------------------------------------------------

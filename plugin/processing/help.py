@@ -166,8 +166,8 @@ the same bands (12-band Sentinel-2 against an RGB photo is refused unless <b>Ban
 <code>1,2,3</code> with image encoder <code>rgb</code>). 16-bit rasters of the same type are
 read with the before raster's stretch, so that the same values look the same.</li>
 <li><b>Labels</b> (optional): each tile also gets its best label before and after, e.g.
-<code>forest, farmland, houses, water, bare soil</code>, and the change is written
-<code>forest -&gt; houses</code>.</li>
+<code>forest, farmland, houses, water, bare soil</code>, and a changed tile whose best label
+changed says so: <code>forest -&gt; houses</code>.</li>
 <li><b>Change threshold</b>: 0 adapts it to the scene: tiles that stand out from the bulk of
 the scene's scores (the scores below the threshold, their median plus 4 times their median
 absolute deviation, repeated until stable) are marked changed, whether few or half of the

@@ -35,10 +35,10 @@ def test_more_like_this_from_the_row_menu(panel, use_tiny):
     menu.actions()[1].trigger()
     wait_for_task(panel)
     layers = result_layers()
-    assert layers[0].name() == "Search: like result 3 of 'houses' (atlanta pan)"
+    assert layers[0].name() == "Search: like result 3 (houses) (atlanta pan)"
     assert layers[0].featureCount() == 20 and panel.result_list.count() == 20
     assert rounded(footprint_centre(corners)) not in centres(layers[0]), "not the example"
-    assert panel.status.text().startswith("20 tiles for 'like result 3 of 'houses''")
+    assert panel.status.text().startswith("20 tiles for 'like result 3 (houses)'")
     assert load_history(QgsProject.instance()) == ["houses"], "no example search in history"
 
 
@@ -49,7 +49,7 @@ def test_more_like_this_button_uses_the_selected_row(panel, use_tiny):
     assert panel.like_button.isEnabled()
     panel.like_button.click()
     wait_for_task(panel)
-    assert result_layers()[0].name() == "Search: like result 1 of 'roads' (atlanta pan)"
+    assert result_layers()[0].name() == "Search: like result 1 (roads) (atlanta pan)"
     panel.result_list.setCurrentRow(-1)
     panel.more_like_this()
     assert panel.status.text().startswith("Select a result first")

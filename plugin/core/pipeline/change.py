@@ -193,14 +193,16 @@ def _write_changes(out_path, index, windows, scores, cut, named, record):
             values = {"change": float(score), "changed": int(score > cut)}
             if named:
                 names, before, after = named
-                values.update(label_before=names[before[row]], label_after=names[after[row]],
-                              transition=_transition(names[before[row]], names[after[row]]))
+                first, second = names[before[row]], names[after[row]]
+                values.update(label_before=first, label_after=second,
+                              transition=_transition(first, second, score > cut))
             writer.add(_footprint(index, window), values)
 
 
-def _transition(before, after):
-    """"forest -> bare soil", or "forest" when the best label stayed."""
-    return before if before == after else f"{before} -> {after}"
+def _transition(before, after, changed):
+    """"forest -> bare soil" for a changed tile whose best label changed, else the label
+    before: on an unchanged tile a new best label is the labels' own wavering."""
+    return f"{before} -> {after}" if changed and before != after else before
 
 
 def _footprint(index, window):

@@ -4,7 +4,7 @@ the tiles it covers more than half of (or, when smaller, the tiles its centroid 
 import numpy as np
 from osgeo import ogr
 
-from .geometry import polygon_from_ring
+from .geometry import polygon_from_ring, reproject_geometry
 
 POINT_TYPES = (ogr.wkbPoint, ogr.wkbMultiPoint)
 POLYGON_TYPES = (ogr.wkbPolygon, ogr.wkbMultiPolygon)
@@ -107,3 +107,35 @@ def _closest_first(index, tiles, point):
     centres = np.stack([(bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2], 1)
     distance = np.hypot(centres[:, 0] - point.GetX(), centres[:, 1] - point.GetY())
     return tiles[np.argsort(distance, kind="stable")]
+
+
+def locate_examples(indexes, geometries, crs_wkt=None):
+    """The tiles each example picks, in the first index that holds it.
+
+    Args:
+        indexes: TileIndex objects, in order of preference.
+        geometries: points or polygons (WKT or ogr geometries) in the CRS `crs_wkt`.
+        crs_wkt: their CRS (None: each index's own, for rasters without a CRS).
+
+    Returns:
+        one entry an example: (index number, int64 tile numbers), or None when it lies on no
+        tile of any index (outside, on skipped nodata tiles, or where no CRS can place it).
+
+    Raises:
+        ValueError: a geometry is empty, unreadable or neither points nor polygons.
+    """
+    located = []
+    for geometry in geometries:
+        found = None
+        for number, index in enumerate(indexes):
+            try:
+                here = reproject_geometry(geometry, index.crs_wkt if crs_wkt is None else crs_wkt,
+                                          index.crs_wkt)
+            except ValueError:
+                continue  # a place this raster's CRS cannot hold: another raster may
+            tiles = tiles_for_example(index, here)
+            if len(tiles):
+                found = (number, tiles)
+                break
+        located.append(found)
+    return located

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from ..example_tiles import tiles_for_example
-from ..geometry import reproject_geometry
+from ..example_tiles import locate_examples
 from ..index import search_indexes
 from .text_search import ranked_results, write_heatmap, write_search_results
 
@@ -56,7 +55,7 @@ def search_by_example(indexes, model, examples, examples_crs_wkt=None, words=(),
         ValueError: no example lies on a tile of the rasters, or no example was given.
     """
     example_indexes = indexes if example_indexes is None else example_indexes
-    located, outside = locate_examples(example_indexes, examples, examples_crs_wkt)
+    located, outside = located_examples(example_indexes, examples, examples_crs_wkt)
     query = example_query(example_indexes, located)
     negatives = None
     if words or exclude:
@@ -84,8 +83,8 @@ def describe_query(examples, words=(), exclude=()):
     return text + "".join(f" - {word}" for word in exclude)
 
 
-def locate_examples(example_indexes, examples, examples_crs_wkt=None):
-    """The tiles each example picks, in the first index that holds it.
+def located_examples(example_indexes, examples, examples_crs_wkt=None):
+    """`example_tiles.locate_examples`, split into the examples found and those outside.
 
     Returns:
         (located, outside): located is a list of (index number, int64 tile array), one per
@@ -97,31 +96,13 @@ def locate_examples(example_indexes, examples, examples_crs_wkt=None):
     if not examples:
         raise ValueError("no example given: draw or choose at least one point or polygon on "
                          "a tile like the ones you look for")
-    located, outside = [], []
-    for number, geometry in enumerate(examples):
-        found = _locate(example_indexes, geometry, examples_crs_wkt)
-        if found is None:
-            outside.append(number)
-        else:
-            located.append(found)
+    found = locate_examples(example_indexes, examples, examples_crs_wkt)
+    located = [entry for entry in found if entry is not None]
     if not located:
         raise ValueError(f"none of the {len(examples)} example(s) lies on a tile of the "
                          "rasters: the examples must be inside a raster you search (or one "
                          "given as holding the examples), on its valid (non-nodata) area")
-    return located, outside
-
-
-def _locate(example_indexes, geometry, examples_crs_wkt):
-    for number, index in enumerate(example_indexes):
-        crs = index.crs_wkt if examples_crs_wkt is None else examples_crs_wkt
-        try:
-            here = reproject_geometry(geometry, crs, index.crs_wkt)
-        except ValueError:
-            continue  # a CRS the example cannot be placed in: another index may hold it
-        tiles = tiles_for_example(index, here)
-        if len(tiles):
-            return number, tiles
-    return None
+    return located, [number for number, entry in enumerate(found) if entry is None]
 
 
 def example_query(example_indexes, located):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pictures of TerraLens in a real QGIS window under Xvfb, into docs/: the message when
 # onnxruntime is missing (a QGIS without it), then the Models dialog, a labelled raster and the
-# Search panel (a QGIS with the QGIS venv's onnxruntime). Needs xvfb (make setup installs it).
+# Search panel with "More like this" (a QGIS with the QGIS venv's onnxruntime). Needs xvfb
+# (make setup installs it).
 # Usage: tools/screenshot.sh [RASTER] [OUT_DIR]   (env: TERRALENS_SHOT_MODEL, _QUERY, _LABELS)
 set -euo pipefail
 
@@ -38,9 +39,9 @@ run_qgis() {
 
 SITE="$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 run_qgis missing
-run_qgis models,labels,search "$SITE"
+run_qgis models,labels,search,like "$SITE"
 rm -f "$OUT/shot-labels.gpkg"
-for scene in missing models labels search; do
+for scene in missing models labels search like; do
     [ -s "$OUT/screenshot-$scene.png" ] || { echo "no picture of $scene" >&2; exit 1; }
     # 256 colours keep a screenshot near 250 kB instead of 850 kB (every file travels)
     "$ROOT/.venv/bin/python" -c 'import sys; from PIL import Image; p = sys.argv[1]; Image.open(p).convert("RGB").quantize(256).save(p, optimize=True)' "$OUT/screenshot-$scene.png"

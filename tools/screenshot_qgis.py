@@ -4,7 +4,8 @@ Scenes (env TERRALENS_SHOT_SCENES, comma separated, in this order):
 - missing: the message QGIS shows when onnxruntime cannot be used (run QGIS without it);
 - models: the Models and settings dialog on the default model;
 - labels: the demo mosaic labelled with Processing (styled, grouped result layers);
-- search: the Search panel answering a query on the demo mosaic.
+- search: the Search panel answering a query on the demo mosaic;
+- like: "More like this" on the search's first result (after the search scene).
 Pictures go to TERRALENS_SHOT_DIR as screenshot-<scene>.png; they are grabbed from QGIS's own
 widgets (no screen-capture tool needed). QGIS quits when the last scene is saved.
 """
@@ -119,6 +120,28 @@ def scene_search():
             panel.zoom_to_item(panel.result_list.item(0))
             iface.zoomFull()
         save(iface.mainWindow(), "search")
+        next_scene()
+
+    after(lambda: panel.task is None, shoot)
+
+
+def scene_like():
+    panel = plugins["terralens"].panel
+    if panel is None or not panel.result_list.count():
+        log("the like scene needs the search scene's results first")
+        quit_qgis()
+        return
+    root = QgsProject.instance().layerTreeRoot()
+    for node in root.findLayers():  # the text search's ranks would mix with the new ones
+        if node.layer().name().startswith("Search:"):
+            node.setItemVisibilityChecked(False)
+    panel.result_list.setCurrentRow(0)
+    panel.more_like_this(panel.result_list.item(0))
+
+    def shoot():
+        panel.result_list.setCurrentRow(0)
+        iface.zoomFull()
+        save(iface.mainWindow(), "like")
         next_scene()
 
     after(lambda: panel.task is None, shoot)

@@ -10,6 +10,7 @@ from qgis.core import (
     QgsPalettedRasterRenderer,
     QgsPalLayerSettings,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProperty,
     QgsRasterBandStats,
     QgsRasterShader,
     QgsRendererCategory,
@@ -104,6 +105,25 @@ def graduate_by_rank(layer, classes=5):
     layer.setRenderer(QgsGraduatedSymbolRenderer("rank", ranges))
 
 
+def mark_changes(layer):
+    """Changed tiles in red, unchanged ones as thin outlines; "forest -> bare soil" written on
+    the changed tiles when the layer has labels."""
+    styles = (("1", "#d7301f", 0.55, "changed"), ("0", "#00000000", 1.0, "unchanged"))
+    categories = []
+    for value, colour, opacity, label in styles:
+        symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#404040",
+                                             "outline_width": "0.15"})
+        symbol.setOpacity(opacity)
+        categories.append(QgsRendererCategory(int(value), symbol, label))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("changed", categories))
+    if layer.fields().indexOf("transition") >= 0:
+        write_labels_on_tiles(layer, "transition")
+        settings = layer.labeling().settings()
+        settings.dataDefinedProperties().setProperty(
+            QgsPalLayerSettings.Show, QgsProperty.fromExpression('"changed" = 1'))
+        layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+
+
 def _split(values, parts):
     size, extra = divmod(len(values), max(1, parts))
     chunks, start = [], 0
@@ -164,6 +184,10 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
             pseudocolour(layer, 0.0, 1.0, ends=("background", "the prompt"))
         elif self.style == "search":
             graduate_by_rank(layer)
+        elif self.style == "changes":
+            mark_changes(layer)
+        elif self.style == "change":
+            pseudocolour(layer, ends=("unchanged", "most changed"))
         else:
             layer.loadNamedStyle(str(STYLE_DIR / f"{self.style}.qml"))
             renderer = layer.renderer()

@@ -1,5 +1,7 @@
 """OGR/OSR helpers shared by readers and writers: spatial references and tile polygons."""
 
+import math
+
 from osgeo import ogr, osr
 
 
@@ -45,3 +47,27 @@ def transform_points(points, source_wkt, target_wkt):
     transform = osr.CoordinateTransformation(spatial_reference(source_wkt),
                                              spatial_reference(target_wkt))
     return [(x, y) for x, y, *_ in transform.TransformPoints([list(p) for p in points])]
+
+
+def reproject_geometry(geometry, source_wkt, target_wkt):
+    """A copy of an ogr.Geometry (or WKT) moved from the CRS `source_wkt` into `target_wkt`.
+
+    Raises:
+        ValueError: an unreadable geometry, one CRS missing, or a place the target CRS cannot
+            hold (the transformation fails or gives infinite coordinates).
+    """
+    geometry = (ogr.CreateGeometryFromWkt(geometry) if isinstance(geometry, str)
+                else geometry.Clone() if geometry is not None else None)
+    if geometry is None:
+        raise ValueError("a geometry is unreadable (not valid WKT)")
+    if same_crs(source_wkt, target_wkt):
+        return geometry
+    if not source_wkt or not target_wkt:
+        raise ValueError("a geometry without a CRS cannot be placed on a raster that has one "
+                         "(or the other way round): give both a CRS")
+    transform = osr.CoordinateTransformation(spatial_reference(source_wkt),
+                                             spatial_reference(target_wkt))
+    gdal_ok = geometry.Transform(transform) == 0
+    if not gdal_ok or not all(math.isfinite(v) for v in geometry.GetEnvelope()):
+        raise ValueError("a geometry lies where the raster's CRS cannot place it")
+    return geometry

@@ -224,11 +224,17 @@ def default_cache_dir():
     return Path(base) / "terralens" / "index"
 
 
-def search_indexes(indexes, query, k=20, negatives=None, negative_weight=0.5):
-    """Search several indexes together: a list of (index number, tile number, score), best first."""
+def search_indexes(indexes, query, k=20, negatives=None, negative_weight=0.5, skip=None):
+    """Search several indexes together: a list of (index number, tile number, score), best first.
+
+    `skip` ({index number: set of tile numbers}) leaves tiles out (the examples of a search by
+    example).
+    """
     hits = []
     for number, index in enumerate(indexes):
-        tiles, scores = index.search(query, k, negatives, negative_weight)
-        hits += [(number, int(t), float(s)) for t, s in zip(tiles, scores)]
+        left_out = (skip or {}).get(number, set())
+        tiles, scores = index.search(query, k + len(left_out), negatives, negative_weight)
+        hits += [(number, int(t), float(s)) for t, s in zip(tiles, scores)
+                 if int(t) not in left_out]
     hits.sort(key=lambda hit: -hit[2])
     return hits[:k]

@@ -9,7 +9,7 @@ from osgeo import gdal, osr
 
 from .raster_bands import choose_bands, unique_in_order
 from .raster_scaling import (
-    check_value_range,
+    channel_ranges,
     describe_scaling,
     sample_read_size,
     stretch_from_sample,
@@ -53,7 +53,8 @@ class RasterSource:
         bands: 1-based band numbers feeding the model's bands, as a list or "3,2,1"; one
             number is repeated. None picks: a single band repeated, red/green/blue by colour
             interpretation, else the first bands (1, 2, 3 for RGBA or RGBN).
-        value_range: (min, max) mapped linearly to [0, 1] for every band. None: Byte data is
+        value_range: (min, max) mapped linearly to [0, 1] for every band, or (lows, highs) with
+            one value per model band (`raster_scaling.channel_ranges`). None: Byte data is
             divided by 255, other types get a per-band 2nd-98th percentile stretch measured
             once on a decimated read of at most 1024 x 1024 valid pixels.
         valid_fraction: tiles with a smaller share of valid pixels are skipped.
@@ -96,10 +97,10 @@ class RasterSource:
         channels = len(self.bands)
         if value_range is not None:
             try:
-                low, high = check_value_range(value_range)
-            except ValueError as err:
+                lows, highs = channel_ranges(value_range, channels)
+            except (TypeError, ValueError) as err:
                 raise RasterError(str(err)) from None
-            lows, highs, rule = [low] * channels, [high] * channels, "range"
+            rule = "range"
         elif self.data_type == "Byte":
             lows, highs, rule = [0.0] * channels, [255.0] * channels, "byte"
         else:

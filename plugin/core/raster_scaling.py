@@ -26,6 +26,26 @@ def check_value_range(value_range):
     return low, high
 
 
+def channel_ranges(value_range, channels):
+    """Per-channel (lows, highs) from (min, max) for every channel, or from (lows, highs) with
+    one value per channel (a stretch measured on another raster, to read this one alike).
+
+    Raises:
+        ValueError: not a range, or lists of another length than `channels`.
+    """
+    per_band = (isinstance(value_range, (list, tuple)) and len(value_range) == 2
+                and all(isinstance(part, (list, tuple)) for part in value_range))
+    if not per_band:
+        low, high = check_value_range(value_range)
+        return [low] * channels, [high] * channels
+    first, second = value_range
+    if len(first) != channels or len(second) != channels:
+        raise ValueError(f"per-band value ranges must give {channels} lows and highs, got "
+                         f"{len(first)} and {len(second)}")
+    pairs = [check_value_range(pair) for pair in zip(first, second)]
+    return [low for low, _ in pairs], [high for _, high in pairs]
+
+
 def stretch_from_sample(raw, valid, percentiles=PERCENTILES):
     """Per-channel (lows, highs) at `percentiles` of the valid values of a (C, H, W) sample.
 

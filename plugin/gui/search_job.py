@@ -23,6 +23,9 @@ class SearchRequest:
         batch_size: tiles encoded together while indexing.
         out_path: GeoPackage the ranked tiles are written to.
         crs_wkt: CRS of the results (the project's); None: the first raster's.
+        examples: WKT points or polygons to search by example (then `query` only names the
+            search); empty for a text search.
+        examples_crs_wkt: their CRS.
     """
 
     rasters: list
@@ -33,6 +36,8 @@ class SearchRequest:
     batch_size: int = 16
     out_path: str = ""
     crs_wkt: str = None
+    examples: list = field(default_factory=list)
+    examples_crs_wkt: str = None
 
 
 @dataclass
@@ -62,8 +67,13 @@ def run_search(request, memory, control=None):
                                      model, control=control, memory=memory)
     control.check()
     indexes = [result.index for result in results]
-    hits = pipeline.search(indexes, model, request.query, k=request.k,
-                           out_path=request.out_path, crs_wkt=request.crs_wkt)
+    if request.examples:
+        hits = pipeline.search_by_example(
+            indexes, model, request.examples, request.examples_crs_wkt, k=request.k,
+            out_path=request.out_path, crs_wkt=request.crs_wkt)["hits"]
+    else:
+        hits = pipeline.search(indexes, model, request.query, k=request.k,
+                               out_path=request.out_path, crs_wkt=request.crs_wkt)
     fresh = {result.key: result.index for result in results
              if result.source != FROM_MEMORY}
     return SearchOutcome(request, hits, model.bundle.id, fresh,

@@ -31,6 +31,7 @@ from qgis.PyQt.QtWidgets import (
 from ..common.result_layers import result_name
 from ..core.outputs import read_metadata
 from .dependencies import DependencyOffer, missing_packages
+from .example_panel import ExampleSearching
 from .history import load_history, remember_query
 from .results import add_result_layer, footprint_rectangle, select_rank, zoom_to
 from .search_job import SearchRequest, run_search
@@ -70,8 +71,9 @@ def project_crs_wkt():
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else None
 
 
-class SearchPanel(QDockWidget):
-    """Dock widget for text search over the project's rasters.
+class SearchPanel(ExampleSearching, QDockWidget):
+    """Dock widget for text search over the project's rasters, and search by example
+    ("More like this" on a result, a tile picked on the map: `example_panel`).
 
     Attributes:
         memory: loaded TileIndex objects by `pipeline.index_key`, so that later queries
@@ -89,6 +91,7 @@ class SearchPanel(QDockWidget):
         self.task = None
         self.pending = None
         self.result_layer_id = None
+        self.last_rasters, self.last_subject = [], ""
         self._build()
         project = QgsProject.instance()
         project.layersAdded.connect(self.refresh_rasters)
@@ -131,6 +134,7 @@ class SearchPanel(QDockWidget):
         self.result_list.itemClicked.connect(self.zoom_to_item)
         self.result_list.itemActivated.connect(self.zoom_to_item)
         layout.addWidget(self.result_list, 1)
+        self._build_example_widgets(body, layout)
         self.setWidget(body)
 
     def _build_progress(self, body, layout):
@@ -175,11 +179,15 @@ class SearchPanel(QDockWidget):
     def _items(self):
         return [self.raster_list.item(row) for row in range(self.raster_list.count())]
 
+    def selected_layer_ids(self):
+        """Ids of the checked rasters' layers."""
+        return [item.data(LAYER_ROLE) for item in self._items()
+                if item.checkState() == Qt.CheckState.Checked]
+
     def selected_rasters(self):
         """(layer name, file path) of the checked rasters."""
         project = QgsProject.instance()
-        layers = [project.mapLayer(item.data(LAYER_ROLE)) for item in self._items()
-                  if item.checkState() == Qt.CheckState.Checked]
+        layers = [project.mapLayer(layer_id) for layer_id in self.selected_layer_ids()]
         return [(layer.name(), layer.source()) for layer in layers if layer is not None]
 
     def load_project_history(self, *_args):
@@ -196,23 +204,29 @@ class SearchPanel(QDockWidget):
         query = (query if isinstance(query, str) else self.query_box.currentText()).strip()
         if not query:
             return self.report("Type what you look for, e.g. 'houses with a pool'.")
-        rasters = self.selected_rasters()
+        return self.start_search(query, self.selected_rasters())
+
+    def start_search(self, query, rasters, examples=None, examples_crs_wkt=None):
+        """Search `rasters` for `query`, or for tiles like `examples` (WKT geometries in
+        `examples_crs_wkt`, `query` then naming the search), in a task."""
         if not rasters:
             return self.report("Tick at least one raster (add one to the project first).")
         if missing_packages():
             self.offer.show_if_needed()
             return self.report("onnxruntime is missing or broken: see the message bar.")
         if self.task is not None:
+            if examples:
+                return self.report("A search is running: try again when it has ended.")
             self.pending = query
             return self.report(f"Will search '{query}' when the running search ends.")
-        return self._start(query, rasters)
+        return self._start(query, rasters, examples or [], examples_crs_wkt)
 
-    def _start(self, query, rasters):
+    def _start(self, query, rasters, examples, examples_crs_wkt):
         settings = load_settings()
         out = Path(QgsProcessingUtils.tempFolder()) / f"search-{uuid.uuid4().hex[:8]}.gpkg"
         request = SearchRequest(rasters, query, self.k_box.value(), settings.bundle_dir,
                                 settings.providers, settings.batch_size, str(out),
-                                project_crs_wkt())
+                                project_crs_wkt(), examples, examples_crs_wkt)
         memory = dict(self.memory)  # a snapshot: the worker reads, only the main thread writes
 
         def work(control):
@@ -252,8 +266,10 @@ class SearchPanel(QDockWidget):
         layer = add_result_layer(outcome.request.out_path,
                                  result_name("Search", query, outcome.raster_names), "search")
         self.result_layer_id = layer.id()
+        self.last_rasters, self.last_subject = outcome.request.rasters, query
         self._list_hits(outcome, layer.crs())
-        self._show_history(remember_query(QgsProject.instance(), query), query)
+        if not outcome.request.examples:  # "like result 3 of ..." is no query to offer again
+            self._show_history(remember_query(QgsProject.instance(), query), query)
         best = f"; best score {outcome.hits[0]['score']:.3f}" if outcome.hits else ""
         self.report(f"{len(outcome.hits)} tiles for '{query}' ({outcome.model_id}){best}. "
                     "Click one to zoom to it; hover for what the score means.")
@@ -319,3 +335,4 @@ class SearchPanel(QDockWidget):
         if self.task is not None:
             self.task.detach()
             self.task = None
+        self.release_pick_tool()

@@ -117,7 +117,7 @@ class ZeroShotLabel(TerraLensAlgorithm):
 class IndexingAlgorithm(TerraLensAlgorithm):
     """Shared by buildindex and textsearch: rasters in, cached indexes out."""
 
-    CACHE_DIR = "CACHE_DIR"
+    CACHE_DIR, OUTPUT_CRS = "CACHE_DIR", "OUTPUT_CRS"
 
     def add_raster_list(self):
         self.addParameter(QgsProcessingParameterMultipleLayers(
@@ -128,9 +128,11 @@ class IndexingAlgorithm(TerraLensAlgorithm):
             self.CACHE_DIR, self.tr("Index cache folder (empty: your user cache)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True))
 
-    def indexes(self, parameters, context, feedback, model):
-        """The tile index of every input raster (core's one indexing route), logged."""
-        layers = self.parameterAsLayerList(parameters, INPUT, context)
+    def indexes(self, parameters, context, feedback, model, layers=None):
+        """The tile index of every input raster (or of `layers`; core's one indexing route),
+        logged."""
+        layers = self.parameterAsLayerList(parameters, INPUT, context) if layers is None \
+            else layers
         if not layers:
             raise QgsProcessingException(self.tr("choose at least one raster"))
         rasters = [(layer.name(), self.raster_path(layer, INPUT),
@@ -141,6 +143,17 @@ class IndexingAlgorithm(TerraLensAlgorithm):
             feedback.pushInfo(f"{result.name}: {len(result.index)} tiles, "
                               f"{'reused' if result.reused else 'built'} {result.path}")
         return [r.index for r in results], [str(r.path) for r in results]
+
+    def add_output_crs_parameter(self):
+        self.add_advanced(QgsProcessingParameterCrs(
+            self.OUTPUT_CRS, self.tr("CRS of the results (empty: the first raster's; tiles of "
+                                     "rasters in other CRSs are reprojected)"), optional=True))
+
+    def output_crs_wkt(self, parameters, context):
+        """The CRS the user chose for the results as WKT, or None for the first raster's."""
+        crs = self.parameterAsCrs(parameters, self.OUTPUT_CRS, context)
+        return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() \
+            else None
 
 
 class BuildIndex(IndexingAlgorithm):
@@ -168,23 +181,26 @@ class TextSearch(IndexingAlgorithm):
 
     NAME, DISPLAY = "textsearch", "Text search"
     QUERY, NEGATIVE, K, HEATMAP = "QUERY", "NEGATIVE", "K", "HEATMAP"
-    OUTPUT_CRS = "OUTPUT_CRS"
 
     def initParameters(self):
         self.add_raster_list()
         self.addParameter(QgsProcessingParameterString(self.QUERY, self.tr("Query")))
+        self.add_exclude_and_count()
+        self.add_area_parameters()
+        self.add_cache_parameter()
+        self.add_location_parameter()
+        self.add_output_crs_parameter()
+        self.add_model_parameters()
+        self.add_result_outputs()
+
+    def add_exclude_and_count(self):
         self.addParameter(QgsProcessingParameterString(
             self.NEGATIVE, self.tr("Exclude (comma separated, optional)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.K, self.tr("Number of results"), QgsProcessingParameterNumber.Integer, 20,
             minValue=1, maxValue=100000))
-        self.add_area_parameters()
-        self.add_cache_parameter()
-        self.add_location_parameter()
-        self.add_advanced(QgsProcessingParameterCrs(
-            self.OUTPUT_CRS, self.tr("CRS of the results (empty: the first raster's; tiles of "
-                                     "rasters in other CRSs are reprojected)"), optional=True))
-        self.add_model_parameters()
+
+    def add_result_outputs(self):
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Search results"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -211,13 +227,6 @@ class TextSearch(IndexingAlgorithm):
         return self.styled_results(context, [
             (OUTPUT, out, "search", result_name("Search", query, names)),
             (self.HEATMAP, heatmap, "heatmap", result_name("Similarity", query, names[:1]))])
-
-
-    def output_crs_wkt(self, parameters, context):
-        """The CRS the user chose for the results as WKT, or None for the first raster's."""
-        crs = self.parameterAsCrs(parameters, self.OUTPUT_CRS, context)
-        return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() \
-            else None
 
 
 class PromptMask(TerraLensAlgorithm):

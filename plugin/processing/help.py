@@ -125,6 +125,63 @@ holes kept; optionally the probability raster. Both record the method and the th
 <p>Example: <code>qgis_process run terralens:promptmask -- INPUT=scene.tif PROMPT=building
 OUTPUT=buildings.gpkg</code></p>
 """,
+    "searchbyexample": """
+<p>Finds the tiles that look like your examples: draw a few points or polygons on tiles like
+the ones you want (a layer in any CRS; points pick the tile they fall in, polygons the tiles
+they mostly cover) and get the most similar tiles of one or more rasters, ranked. Words can
+steer the search: <b>Words to add</b> (<code>solar panels</code>) pulls it towards what they
+describe, <b>Exclude</b> (<code>parking lot</code>) pushes away from it. The tiles are embedded
+once (the same index as <b>Build search index</b> and <b>Text search</b>).</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Examples</b>: a point or polygon layer; use <i>Selected features only</i> to take some of
+its features. Examples outside every raster are left out, with a warning.</li>
+<li><b>Rasters the examples lie on</b> (optional): where the examples are taken from, for
+example last year's image, while the search runs over this year's. Empty: the rasters
+searched. An example is taken from the first of them that holds it.</li>
+<li><b>Say of the words</b> (advanced): 1 gives the words as much weight as the examples, 0
+ignores them.</li>
+<li><b>Rank the example tiles too</b> (advanced): by default the tiles the examples pick are
+left out of the results (they would come first).</li>
+</ul>
+<h3>Outputs</h3>
+<p>A polygon layer of the best tiles with <code>rank</code>, <code>score</code> (cosine
+similarity to the mean of the examples, words added; higher is closer), <code>query</code>
+(what was asked, e.g. <code>like 3 examples + solar panels</code>) and <code>raster</code>;
+optionally a similarity heat-map of the first raster.</p>
+<p>Example: <code>qgis_process run terralens:searchbyexample -- INPUT=scene.tif
+EXAMPLES=examples.gpkg WORDS="solar panels" K=50 OUTPUT=like.gpkg</code></p>
+""",
+    "changedetection": """
+<p>Compares two rasters of the same place at two dates tile by tile and says where the scene
+changed. The rasters may differ in CRS, extent and resolution: the after raster is resampled
+onto the before raster's pixel grid over their overlap, both are cut into the same tiles and
+each tile's two embeddings are compared. Its change score is 1 - cosine similarity: 0 when
+the model sees the same thing, larger the more the content of the tile differs.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Before</b> and <b>After</b>: the earlier and the later raster. They must overlap and have
+the same bands (12-band Sentinel-2 against an RGB photo is refused unless <b>Bands</b> and
+<b>Bands of the after raster</b> pick matching bands, e.g. <code>4,3,2</code> and
+<code>1,2,3</code> with image encoder <code>rgb</code>). 16-bit rasters of the same type are
+read with the before raster's stretch, so that the same values look the same.</li>
+<li><b>Labels</b> (optional): each tile also gets its best label before and after, e.g.
+<code>forest, farmland, houses, water, bare soil</code>, and a changed tile whose best label
+changed says so: <code>forest -&gt; houses</code>.</li>
+<li><b>Change threshold</b>: 0 adapts it to the scene: tiles that stand out from the bulk of
+the scene's scores (the scores below the threshold, their median plus 4 times their median
+absolute deviation, repeated until stable) are marked changed, whether few or half of the
+tiles changed.</li>
+</ul>
+<h3>Outputs</h3>
+<p>A polygon layer, one square a tile compared, with <code>change</code> (1 - cosine),
+<code>changed</code> (1 or 0) and, with labels, <code>label_before</code>,
+<code>label_after</code> and <code>transition</code>; changed tiles are drawn in red. Optionally
+a change heat-map. The log gives the threshold used and the number of changed tiles. A second
+run on the same pair encodes nothing (the index cache).</p>
+<p>Example: <code>qgis_process run terralens:changedetection -- BEFORE=2019.tif AFTER=2024.tif
+LABELS="forest,farmland,houses,water,bare soil" OUTPUT=changes.gpkg</code></p>
+""",
 }
 
 

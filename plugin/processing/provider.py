@@ -9,8 +9,10 @@ from ..common.resources import ICON_PATH, PROVIDER_ID
 def algorithm_classes():
     """Algorithm classes offered by the provider."""
     from .algorithms import ALGORITHMS
+    from .change_algorithm import ChangeDetection
+    from .example_search_algorithms import SearchByExample
 
-    return ALGORITHMS
+    return ALGORITHMS + [SearchByExample, ChangeDetection]
 
 
 class TerraLensProvider(QgsProcessingProvider):

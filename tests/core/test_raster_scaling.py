@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from terralens.plugin.core.raster_scaling import (
+    channel_ranges,
     check_value_range,
     describe_scaling,
     sample_read_size,
@@ -35,6 +36,15 @@ def test_value_range_is_checked():
     for bad in ((5, 5), (1, float("inf")), "abc", None):
         with pytest.raises(ValueError, match="value_range"):
             check_value_range(bad)
+
+
+def test_value_ranges_may_be_given_per_band():
+    assert channel_ranges((0, 3000), 2) == ([0.0, 0.0], [3000.0, 3000.0])
+    assert channel_ranges(([0, 10], [100, 200]), 2) == ([0.0, 10.0], [100.0, 200.0])
+    with pytest.raises(ValueError, match="must give 3 lows and highs"):
+        channel_ranges(([0, 10], [100, 200]), 3)
+    with pytest.raises(ValueError, match="value_range"):
+        channel_ranges(([0, 10], [100, 5]), 2)
 
 
 def test_description_records_the_rule():

@@ -13,7 +13,8 @@ def count(path):
 def test_every_algorithm_is_listed(qgis_process):
     listing = qgis_process.run_json("list")
     algorithms = listing["providers"]["terralens"]["algorithms"]
-    assert sorted(algorithms) == ["terralens:buildindex", "terralens:promptmask",
+    assert sorted(algorithms) == ["terralens:buildindex", "terralens:changedetection",
+                                  "terralens:promptmask", "terralens:searchbyexample",
                                   "terralens:textsearch", "terralens:zeroshotlabel"]
 
 

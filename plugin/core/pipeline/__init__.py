@@ -5,6 +5,7 @@ Every job takes a loaded model (`encoders.load_model`), a raster path, `TileSett
 summary dict. Processing algorithms and GUI tasks only translate their inputs into these calls.
 """
 
+from .example_search import search_by_example
 from .indexing import IndexedRaster, index_key, index_raster, index_rasters
 from .label import label_raster
 from .mask import prompt_mask
@@ -12,4 +13,5 @@ from .records import model_fingerprint, provenance
 from .text_search import search, write_heatmap
 
 __all__ = ["IndexedRaster", "index_key", "index_raster", "index_rasters", "label_raster",
-           "model_fingerprint", "prompt_mask", "provenance", "search", "write_heatmap"]
+           "model_fingerprint", "prompt_mask", "provenance", "search", "search_by_example",
+           "write_heatmap"]

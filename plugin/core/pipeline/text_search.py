@@ -37,12 +37,9 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
     else:
         hits = search_indexes(indexes, query_vector, k, negative_vectors, negative_weight)
     crs_wkt = indexes[0].crs_wkt if crs_wkt is None else crs_wkt
-    results = [{"rank": rank, "score": score, "index": number, "tile": tile,
-                "footprint": transform_points(indexes[number].footprint(tile),
-                                              indexes[number].crs_wkt, crs_wkt)}
-               for rank, (number, tile, score) in enumerate(hits, start=1)]
+    results = ranked_results(indexes, hits, crs_wkt)
     if out_path:
-        _write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
+        write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
     if heatmap_path:
         scores = indexes[0].scores(query_vector, negative_vectors, negative_weight)
         if location_weight:
@@ -83,10 +80,22 @@ def _search_with_prior(indexes, model, query_vector, k, negatives, negative_weig
     return hits[:k]
 
 
-def _write_search_results(out_path, indexes, results, query, negatives, crs_wkt):
+def ranked_results(indexes, hits, crs_wkt):
+    """(index number, tile, score) hits, best first, as result dicts with 1-based ranks and
+    footprints in `crs_wkt`."""
+    return [{"rank": rank, "score": score, "index": number, "tile": tile,
+             "footprint": transform_points(indexes[number].footprint(tile),
+                                           indexes[number].crs_wkt, crs_wkt)}
+            for rank, (number, tile, score) in enumerate(hits, start=1)]
+
+
+def write_search_results(out_path, indexes, results, query, negatives, crs_wkt, extra=None):
+    """The ranked tiles as a polygon layer (rank, score, query, raster); `extra` joins the
+    provenance record."""
     record = {"model_id": indexes[0].provenance.get("model_id"), "query": query,
               "negatives": list(negatives),
-              "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes]}
+              "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes],
+              **(extra or {})}
     fields = [("rank", "int"), ("score", "float"), ("query", "str"), ("raster", "str")]
     with PolygonWriter(out_path, crs_wkt, fields, "search", record) as writer:
         for hit in results:

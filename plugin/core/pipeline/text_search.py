@@ -1,5 +1,7 @@
 """Free-text search over tile indexes: ranked hits, a result layer, a similarity heat-map."""
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import location
@@ -41,13 +43,18 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
                 "footprint": transform_points(indexes[number].footprint(tile),
                                               indexes[number].crs_wkt, crs_wkt)}
                for rank, (number, tile, score) in enumerate(hits, start=1)]
-    if out_path:
-        _write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
     if heatmap_path:
         scores = indexes[0].scores(query_vector, negative_vectors, negative_weight)
         if location_weight:
             scores = scores + _index_prior(indexes[0], model, query_vector, location_weight)
         write_heatmap(heatmap_path, indexes[0], scores, query)
+    try:
+        if out_path:
+            _write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
+    except BaseException:  # all or nothing: no heat-map without its results layer
+        if heatmap_path:
+            Path(heatmap_path).unlink(missing_ok=True)
+        raise
     return results
 
 

@@ -6,14 +6,17 @@ from osgeo import gdal, ogr, osr
 
 def make_tif(path, arrays, dtype=gdal.GDT_UInt16, nodata=None, epsg=32633,
              geotransform=(400000.0, 2.0, 0.0, 5000000.0, 0.0, -2.0), interps=None):
-    """Write a GeoTIFF with one band per array in `arrays` (a list, or a bands-first array)."""
+    """Write a GeoTIFF with one band per array in `arrays` (a list, or a bands-first array);
+    `epsg` None: no CRS, `geotransform` None: no georeferencing."""
     arrays = [np.asarray(a) for a in arrays]
     height, width = arrays[0].shape
     ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, len(arrays), dtype)
-    ds.SetGeoTransform(geotransform)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds.SetProjection(srs.ExportToWkt())
+    if geotransform is not None:
+        ds.SetGeoTransform(geotransform)
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
     for number, array in enumerate(arrays, start=1):
         band = ds.GetRasterBand(number)
         band.WriteArray(array)

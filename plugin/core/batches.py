@@ -39,6 +39,11 @@ class EncodedBatches:
             control.report(read / max(1, tiled.windows_total))  # the bar, not the log
             yield batch.windows, embeddings, dense_maps
         control.check()
+        if not self.tiles_encoded:  # not an error: a batch over many rasters goes on
+            control.warn(f"no tile has enough valid pixels (all {tiled.windows_total} are "
+                         "nodata, or have less valid area than the threshold): the result is "
+                         "empty; check the raster's nodata value or lower the valid-area "
+                         "threshold")
 
     def counts(self):
         """{"tiles_total", "tiles_encoded", "tiles_skipped"} of the pass so far."""

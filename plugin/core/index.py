@@ -8,6 +8,8 @@ unchanged raster reuses its index and any change builds a new one.
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +52,10 @@ class TileIndex:
         return Window(*(int(v) for v in self.windows[tile]))
 
     def footprint(self, tile):
-        """Corner coordinates of a tile in the raster CRS."""
-        return window_footprint(self.window(tile), self.geotransform)
+        """Corner coordinates of a tile in the raster CRS (the part inside the raster)."""
+        raster = self.provenance.get("raster", {})
+        return window_footprint(self.window(tile), self.geotransform, raster.get("width"),
+                                raster.get("height"))
 
     def scores(self, query, negatives=None, negative_weight=0.5):
         """Cosine similarity of every tile to `query`, minus `negative_weight` times its best
@@ -106,7 +110,8 @@ class TileIndex:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {name: data[name] for name in data.files}
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            # a file cut short (a full disk, a killed copy) is not a zip any more
             raise TileIndexError(
                 f"tile index {path} is unreadable ({err}); delete it to rebuild") from None
         if meta.get("format") != INDEX_FORMAT:
@@ -118,7 +123,9 @@ class TileIndex:
 
 def build_index(embeddings, windows, geotransform, crs_wkt, provenance):
     """A TileIndex from per-tile unit embeddings and windows; large ones get clusters."""
-    embeddings = np.asarray(embeddings, np.float16).reshape(len(windows), -1)
+    embeddings = np.asarray(embeddings, np.float16)
+    embeddings = embeddings.reshape(len(windows), embeddings.shape[-1] if len(windows) == 0
+                                    else -1)  # no tile (all nodata): an empty index
     windows = np.asarray([tuple(w) for w in windows], np.int32).reshape(-1, 4)
     index = TileIndex(embeddings, windows, tuple(geotransform), crs_wkt, provenance)
     if len(index) > EXACT_SEARCH_LIMIT:

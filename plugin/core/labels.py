@@ -7,13 +7,29 @@ import numpy as np
 UNKNOWN = "unknown"
 
 
+# One label: a "quoted" one (it may hold separators) or text up to a comma, semicolon or new line.
+_LABEL = re.compile(r'[ \t]*(?:"(?P<quoted>[^"]*)"[ \t]*(?=[,;\n]|\Z)|(?P<plain>[^,;\n]*))'
+                    r'(?:[,;\n]|\Z)')
+
+
+def split_labels(text):
+    """Split on commas, semicolons and new lines; a label in double quotes keeps its separators
+    and loses the quotes ('"forest, dense"; water' -> ['forest, dense', 'water'])."""
+    parts, position = [], 0
+    while position < len(text):
+        match = _LABEL.match(text, position)  # always advances: it ends at a separator or the end
+        parts.append(match["plain"] if match["quoted"] is None else match["quoted"])
+        position = match.end()
+    return parts
+
+
 def parse_labels(text):
-    """Labels from a comma- or line-separated string, stripped, de-duplicated, order kept.
+    """Labels from a string (see `split_labels`), stripped, de-duplicated, order kept.
 
     Raises:
         ValueError: no label at all.
     """
-    parts = re.split(r"[,\n;]", text or "")
+    parts = split_labels(text or "")
     labels = []
     for part in parts:
         label = " ".join(part.split())

@@ -86,7 +86,8 @@ def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, 
     Returns:
         list of (ogr.Geometry, mean probability inside, area in m²).
     """
-    mask = np.nan_to_num(probability, nan=0.0) >= threshold
+    # NaN (no tile painted there) is never in the mask, whatever the threshold
+    mask = np.isfinite(probability) & (np.nan_to_num(probability, nan=0.0) >= threshold)
     if not mask.any():
         return []
     source = _mem_raster(mask.astype(np.uint8), geotransform, crs_wkt)

@@ -19,6 +19,7 @@ from .geometry import polygon_from_ring, spatial_reference
 
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
                   ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
+RASTER_SUFFIXES = (".tif", ".tiff")  # raster outputs are always GeoTIFFs
 FIELD_TYPES = {"str": ogr.OFTString, "int": ogr.OFTInteger, "float": ogr.OFTReal}
 METADATA_KEY = "TERRALENS"
 
@@ -126,12 +127,15 @@ def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None
 
     `category_names` (value 0, 1, ... in order) label a class raster's values in QGIS.
     """
+    if Path(path).suffix.lower() not in RASTER_SUFFIXES:
+        raise ValueError(f"cannot write {Path(path).name}: raster outputs are GeoTIFF files, "
+                         "name it .tif")
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[None]
     data_type = gdal.GDT_Float32 if array.dtype.kind == "f" else gdal.GDT_Int32
-    if array.dtype == np.uint8:
-        data_type = gdal.GDT_Byte
+    data_type = {np.dtype(np.uint8): gdal.GDT_Byte,
+                 np.dtype(np.uint16): gdal.GDT_UInt16}.get(array.dtype, data_type)
     bands, rows, cols = array.shape
     predictor = "PREDICTOR=3" if data_type == gdal.GDT_Float32 else "PREDICTOR=2"
     tmp = temporary_sibling(path)

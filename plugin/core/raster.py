@@ -8,14 +8,24 @@ import numpy as np
 from osgeo import gdal, osr
 
 from .raster_bands import choose_bands, unique_in_order
+from .raster_complex import amplitude_view, is_complex, read_float32
 from .raster_scaling import (
     channel_ranges,
     describe_scaling,
     sample_read_size,
     stretch_from_sample,
 )
-from .tiling import pixel_size_xy_m, place_window, tile_windows, windows_in_extent
+from .tiling import (
+    pixel_size_xy_m,
+    pixel_to_map,
+    place_window,
+    tile_windows,
+    windows_in_extent,
+)
 
+# Where a raster has no geotransform, QGIS places its pixels at x = column, y = -row: so do we,
+# so that outputs line up with the raster in QGIS (GDAL's default would put them at y = +row).
+PIXEL_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 RESAMPLE = {"nearest": gdal.GRIORA_NearestNeighbour, "average": gdal.GRIORA_Average,
             "bilinear": gdal.GRIORA_Bilinear}
 
@@ -62,12 +72,14 @@ class RasterSource:
         band_names: the model's band names, matched against band descriptions for the default
             mapping (e.g. Sentinel-2 "B4").
         dataset: `path` already opened with `open_dataset` (None: open it here).
+        area: (col0, row0, col1, row1) raster pixels to work on as a raster of their own (its
+            size, geotransform, stretch and tiles; nothing outside is read); None: all of it.
 
     Not thread-safe (GDAL dataset handles are not): use one source per thread.
     """
 
     def __init__(self, path, bands=None, value_range=None, valid_fraction=0.5, model_bands=3,
-                 band_names=None, dataset=None):
+                 band_names=None, dataset=None, area=None):
         if not 0.0 <= float(valid_fraction) <= 1.0:
             raise RasterError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
         self.path = str(path)
@@ -76,7 +88,10 @@ class RasterSource:
         ds = self._ds
         self.width, self.height, self.band_count = ds.RasterXSize, ds.RasterYSize, ds.RasterCount
         self.data_type = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
-        self.geotransform = tuple(ds.GetGeoTransform())
+        self.geotransform = tuple(ds.GetGeoTransform(can_return_null=True) or PIXEL_GEOTRANSFORM)
+        self.area = None
+        if area is not None:
+            self._crop(area)
         self.crs_wkt = ds.GetProjection() or ""
         srs = _srs(self.crs_wkt)
         self.is_geographic = bool(srs is not None and srs.IsGeographic())
@@ -91,6 +106,19 @@ class RasterSource:
         self._read_bands = unique_in_order(self.bands)
         self._band_take = [self._read_bands.index(b) for b in self.bands]
         self._low, self._high, self.scaling = self._measure_scaling(value_range)
+
+    def _crop(self, area):
+        """Work on the raster pixels `area` (col0, row0, col1, row1) as a raster of their own."""
+        col0, row0 = max(0, int(area[0])), max(0, int(area[1]))
+        col1, row1 = min(self.width, int(area[2])), min(self.height, int(area[3]))
+        if col1 <= col0 or row1 <= row0:
+            raise RasterError(f"{self.path}: the area {tuple(area)} misses the raster "
+                              f"({self.width} x {self.height} pixels)")
+        x0, y0 = pixel_to_map(self.geotransform, col0, row0)
+        g = self.geotransform
+        self.geotransform = (x0, g[1], g[2], y0, g[4], g[5])
+        self.area = (col0, row0, col1, row1)
+        self.width, self.height = col1 - col0, row1 - row0
 
     def _measure_scaling(self, value_range):
         """Per-channel low/high of the linear map to [0, 1], and its description."""
@@ -197,9 +225,10 @@ class RasterSource:
 
     def _read_raw(self, xoff, yoff, xsize, ysize, buf_w, buf_h, alg):
         """Chosen bands as float32 (C, buf_h, buf_w) and where all of them are valid."""
-        data = self._ds.ReadAsArray(xoff, yoff, xsize, ysize, buf_xsize=buf_w, buf_ysize=buf_h,
-                                    band_list=self._read_bands, buf_type=gdal.GDT_Float32,
-                                    resample_alg=alg)
+        if self.area is not None:  # offsets are in the area's pixels
+            xoff, yoff = xoff + self.area[0], yoff + self.area[1]
+        data = read_float32(self._ds, xoff, yoff, xsize, ysize, buf_w, buf_h, self._read_bands,
+                            alg)
         if data is None:
             raise RasterError(f"GDAL could not read pixels of {self.path}: "
                               f"{gdal.GetLastErrorMsg() or 'read error'}")
@@ -221,8 +250,11 @@ class RasterSource:
         except OSError:  # a GDAL virtual path (/vsizip/...) has no stat of its own
             size, mtime = 0, 0.0
         path = self.path if self.path.startswith("/vsi") else os.path.abspath(self.path)
-        return {"path": path, "size": size, "mtime": mtime, "width": self.width,
-                "height": self.height, "bands": list(self.bands), "data_type": self.data_type}
+        record = {"path": path, "size": size, "mtime": mtime, "width": self.width,
+                  "height": self.height, "bands": list(self.bands), "data_type": self.data_type}
+        if self.area is not None:
+            record["area"] = list(self.area)
+        return record
 
     def close(self):
         """Release the GDAL dataset."""
@@ -269,7 +301,7 @@ def _open_dataset(path):
         raise RasterError(f"{path} has no raster bands{hint}")
     if ds.RasterXSize <= 0 or ds.RasterYSize <= 0:
         raise RasterError(f"{path} has zero size ({ds.RasterXSize} x {ds.RasterYSize} pixels)")
-    return ds
+    return amplitude_view(ds, path) if is_complex(ds) else ds
 
 
 def _srs(wkt):

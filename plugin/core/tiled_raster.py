@@ -5,9 +5,12 @@ from dataclasses import dataclass, field
 from osgeo import ogr
 
 from .geometry import polygon_from_ring
-from .raster import RasterSource, open_dataset, tile_px_for_gsd
+from .raster import RasterError, RasterSource, open_dataset, tile_px_for_gsd
 from .raster_bands import AUTO, choose_image_spec, parse_band_mapping
-from .tiling import window_footprint
+from .tiling import extent_pixel_box, window_footprint
+
+# A raster must have at least this many pixels a side, and fill at least 1/this of a tile's side.
+MIN_SIDE_PX = 8
 
 
 @dataclass
@@ -85,10 +88,16 @@ def open_tiled(path, model, settings):
     dataset = open_dataset(path)
     spec = choose_image_spec(bundle, dataset, settings.bands, settings.encoder)
     settings = settings.resolved(bundle, spec)
-    source = RasterSource(path, bands=settings.bands, value_range=settings.value_range,
-                          valid_fraction=settings.valid_fraction,
-                          model_bands=len(spec.bands), band_names=spec.bands, dataset=dataset)
+    options = {"bands": settings.bands, "valid_fraction": settings.valid_fraction,
+               "model_bands": len(spec.bands), "band_names": spec.bands, "dataset": dataset}
+    area = None
+    if settings.extent is not None:  # sizes only: a given value range reads no pixel
+        whole = RasterSource(path, value_range=(0.0, 1.0), **options)
+        area = work_area(whole, settings.extent,
+                         tile_px_for_gsd(whole, settings.tile_size, settings.gsd_m))
+    source = RasterSource(path, value_range=settings.value_range, area=area, **options)
     tile_px = tile_px_for_gsd(source, settings.tile_size, settings.gsd_m)
+    check_tile_fits(source, tile_px)
     overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
     windows = source.windows(tile_px, overlap_px, settings.extent)
     if settings.area_wkt:
@@ -99,6 +108,48 @@ def open_tiled(path, model, settings):
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
                        encoder=model.image_for(spec.name),
                        warnings=tiling_warnings(source, settings, tile_px, spec.size))
+
+
+def work_area(source, extent, tile_px):
+    """The raster pixels (col0, row0, col1, row1) an extent needs: its own, at least a tile a side
+    (centred on it) where the raster allows; None when that is the whole raster.
+
+    Working on that area alone keeps a small extent of a huge raster as fast as a small raster:
+    nothing else is read, not even for the value stretch.
+    """
+    col0, row0, col1, row1 = extent_pixel_box(source.geotransform, extent)
+    col0, row0 = max(col0, 0), max(row0, 0)
+    col1, row1 = min(col1, source.width), min(row1, source.height)
+    if col1 <= col0 or row1 <= row0:
+        raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
+                         "they overlap the raster (and are in a CRS QGIS can transform)")
+    col0, col1 = _at_least(col0, col1, tile_px, source.width)
+    row0, row1 = _at_least(row0, row1, tile_px, source.height)
+    if (col0, row0, col1, row1) == (0, 0, source.width, source.height):
+        return None
+    return col0, row0, col1, row1
+
+
+def _at_least(start, stop, size, length):
+    """[start, stop) grown around its middle to `size` (within [0, length))."""
+    missing = size - (stop - start)
+    if missing <= 0:
+        return start, stop
+    start = max(0, start - missing // 2)
+    stop = min(length, start + size)
+    return max(0, stop - size), stop
+
+
+def check_tile_fits(source, tile_px):
+    """Refuse a raster too small to fill a useful part of a tile of `tile_px` raster pixels
+    (a 1 x 1 raster, a 3-pixel strip, or tiles made huge by the tile size or the GSD)."""
+    side = min(source.width, source.height)
+    if side < MIN_SIDE_PX or side * MIN_SIDE_PX < tile_px:
+        raise RasterError(
+            f"{source.path} is too small for its tiles: {source.width} x {source.height} "
+            f"pixels, and a tile covers {tile_px} x {tile_px}; a raster needs at least "
+            f"{MIN_SIDE_PX} pixels and 1/{MIN_SIDE_PX} of a tile a side: lower the tile size "
+            "or the ground sample distance (0: the raster's own pixels)")
 
 
 def tiling_warnings(source, settings, tile_px, input_px):

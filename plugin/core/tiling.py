@@ -97,13 +97,18 @@ def _tile_span(start, stop, scale, size):
     return begin, max(begin + 1, min(int(round(stop * scale)), size))
 
 
-def window_footprint(window, geotransform):
+def window_footprint(window, geotransform, width=None, height=None):
     """The window's four corners in the raster CRS, clockwise from the top-left corner.
 
-    Rotated or sheared geotransforms give the true (non-axis-aligned) quadrilateral.
+    Rotated or sheared geotransforms give the true (non-axis-aligned) quadrilateral. With the
+    raster's `width` and `height`, the part of a window past the raster's edge (a raster
+    smaller than a tile) is left out: a footprint shows where the image is.
     """
     left, top = window.col, window.row
     right, bottom = left + window.width, top + window.height
+    if width is not None and height is not None:
+        left, top = max(left, 0), max(top, 0)
+        right, bottom = max(left, min(right, int(width))), max(top, min(bottom, int(height)))
     corners = ((left, top), (right, top), (right, bottom), (left, bottom))
     return [pixel_to_map(geotransform, col, row) for col, row in corners]
 
@@ -112,6 +117,25 @@ def window_bounds(window, geotransform):
     """(minx, miny, maxx, maxy) of the window's footprint in the raster CRS."""
     xs, ys = zip(*window_footprint(window, geotransform))
     return (min(xs), min(ys), max(xs), max(ys))
+
+
+def extent_pixel_box(geotransform, extent, margin=0):
+    """(col0, row0, col1, row1) of the raster pixels under a map `extent`, `margin` pixels wider.
+
+    The corners of the extent are mapped back through the geotransform, so the box also holds
+    the extent of a rotated raster.
+    """
+    g = geotransform
+    det = g[1] * g[5] - g[2] * g[4]
+    if det == 0:
+        raise ValueError(f"the geotransform {tuple(g)} cannot be inverted")
+    minx, miny, maxx, maxy = extent
+    cols, rows = [], []
+    for x, y in ((minx, miny), (minx, maxy), (maxx, miny), (maxx, maxy)):
+        cols.append((g[5] * (x - g[0]) - g[2] * (y - g[3])) / det)
+        rows.append((g[1] * (y - g[3]) - g[4] * (x - g[0])) / det)
+    return (math.floor(min(cols)) - margin, math.floor(min(rows)) - margin,
+            math.ceil(max(cols)) + margin, math.ceil(max(rows)) + margin)
 
 
 def windows_in_extent(windows, geotransform, extent):

@@ -10,7 +10,11 @@ ones tagged red/green/blue) are used, or give <b>Bands</b> as <code>4,3,2</code>
 colour). 8-bit values are used as they are; 16-bit and float rasters get a 2-98 % stretch
 unless you give a <b>value range</b> such as <code>0,3000</code>. Tiles with less valid area than
 the threshold (nodata, outside the raster) are skipped. An <b>extent</b> or a <b>polygon
-layer</b> limits the work to an area. The results record the model and all parameters.</p>
+layer</b> limits the work to an area (only its pixels are read, and the stretch is measured
+there). Complex (SAR) rasters are read as their amplitude; a raster without georeferencing is
+worked on in pixel coordinates, as QGIS shows it. A raster needs at least 8 pixels and an eighth
+of a tile a side. The results record the model and all parameters (GeoPackage and GeoTIFF
+outputs).</p>
 <h3>Other sensors</h3>
 <p>A model may hold image encoders for other band sets besides RGB. The default model has two:
 <code>rgb</code> and <code>s2</code> (the 12 Sentinel-2 L2A bands B1-B12 without B10). With
@@ -38,9 +42,10 @@ a score, and the second and third best. No training is needed: the model compare
 with the words.</p>
 <h3>Parameters</h3>
 <ul>
-<li><b>Labels</b> (required, unless you give a labels file): separated by commas or new
-lines, for example <code>forest, river, parking lot, residential area, farmland</code>. Or a
-text file with one label a line (both together are merged).</li>
+<li><b>Labels</b> (required, unless you give a labels file): separated by commas, semicolons or
+new lines, for example <code>forest, river, parking lot, residential area, farmland</code>; a
+label in double quotes may hold a comma (<code>"forest, dense"</code>). Or a text file with one
+label a line (both together are merged).</li>
 <li><b>Top labels kept</b>: how many labels a tile keeps (1-3 are written as fields).</li>
 <li><b>Minimum score</b>: tiles whose best score is lower get the label <code>unknown</code>.
 Scores are the model's probabilities among <i>your</i> labels; they sum to 1 over the labels.</li>

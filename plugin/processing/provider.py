@@ -30,6 +30,21 @@ class TerraLensProvider(QgsProcessingProvider):
     def icon(self):  # noqa: D102
         return QIcon(str(ICON_PATH))
 
+    def supportedOutputVectorLayerExtensions(self):  # noqa: D102
+        # what the core's writer makes: the toolbox offers only these (the writer refuses
+        # others by name when a qgis_process user types one)
+        from ..core.outputs import VECTOR_DRIVERS
+
+        return [suffix[1:] for suffix in VECTOR_DRIVERS]  # GeoPackage first: the default
+
+    def supportedOutputRasterLayerExtensions(self):  # noqa: D102
+        from ..core.outputs import RASTER_SUFFIXES
+
+        return [suffix[1:] for suffix in RASTER_SUFFIXES]
+
+    def supportsNonFileBasedOutput(self):  # noqa: D102
+        return False  # GDAL writes every output to a file: no memory layers
+
     def loadAlgorithms(self):  # noqa: D102, N802
         for algorithm_class in algorithm_classes():
             self.addAlgorithm(algorithm_class())

@@ -73,3 +73,13 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops_early():
         if item == 3:
             break
     assert threading.active_count() == started
+
+
+def test_a_raster_without_a_usable_tile_is_warned_about(tmp_path, model):
+    """All nodata: no tile, no error (a batch over many rasters goes on), one warning."""
+    path = make_tif(tmp_path / "empty.tif", [np.zeros((32, 64), np.uint8)] * 3, nodata=0)
+    control = RunControl()
+    batches = EncodedBatches(open_tiled(path, model, TileSettings(tile_size=16, gsd_m=0)),
+                             model, control)
+    assert list(batches) == [] and batches.counts()["tiles_encoded"] == 0
+    assert len(control.warnings) == 1 and "no tile has enough valid pixels" in control.warnings[0]

@@ -82,3 +82,28 @@ def test_search_many_merges_by_score():
     query = a.embeddings[5].astype(np.float32)
     hits = tile_index.search_indexes([a, b], query, k=4)
     assert {h[0] for h in hits[:2]} == {0, 1} and hits[0][1] == 5
+
+
+def test_index_cut_short_gives_clear_error(tmp_path):
+    """A cached index truncated by a full disk or a killed copy is not a zip any more."""
+    path = small_index().save(tmp_path / "cut.tlindex.npz")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(tile_index.TileIndexError, match="unreadable"):
+        tile_index.TileIndex.load(path)
+
+
+def test_index_of_no_tile_round_trips(tmp_path):
+    """An all-nodata raster makes an empty index, which saves, loads and searches to nothing."""
+    index = tile_index.build_index(np.zeros((0, 16)), [], GT, "", {"model": "m"})
+    loaded = tile_index.TileIndex.load(index.save(tmp_path / "empty.tlindex.npz"))
+    assert len(loaded) == 0 and loaded.embeddings.shape == (0, 16)
+    assert tile_index.search_indexes([loaded], unit_rows(1)[0], k=5) == []
+
+
+def test_footprint_keeps_to_the_raster():
+    """A tile larger than its raster has the raster's footprint, not the padded window's."""
+    windows = [Window(0, 0, 64, 64)]
+    index = tile_index.build_index(unit_rows(1), windows, GT, "",
+                                   {"raster": {"width": 20, "height": 10}})
+    assert index.footprint(0) == [(500000.0, 4000000.0), (500200.0, 4000000.0),
+                                  (500200.0, 3999900.0), (500000.0, 3999900.0)]

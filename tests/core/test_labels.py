@@ -11,7 +11,13 @@ def test_parse_labels_splits_strips_and_dedupes():
                                                                        "parking lot"]
 
 
-@pytest.mark.parametrize("text", ["", "  ,\n ; "])
+def test_double_quotes_keep_separators_inside_a_label():
+    text = '"forest, dense"; water 🌊, car\'s "roof",\n "a;b" '
+    assert labels.parse_labels(text) == ["forest, dense", "water 🌊", 'car\'s "roof"', "a;b"]
+    assert labels.parse_labels('road, 5" pipe') == ["road", '5" pipe']  # a lone quote is text
+
+
+@pytest.mark.parametrize("text", ["", "  ,\n ; ", '"", " "'])
 def test_parse_labels_rejects_empty(text):
     with pytest.raises(ValueError, match="no labels"):
         labels.parse_labels(text)

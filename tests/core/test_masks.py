@@ -48,6 +48,15 @@ def test_smooth_attention_keeps_an_edge_between_different_features():
         masks.smooth_attention(values, features, window=2)
 
 
+def test_polygonize_at_threshold_zero_leaves_out_unpainted_cells():
+    prob = np.full((4, 4), np.nan, np.float32)
+    prob[:2, :2] = 0.1
+    gt = (700000.0, 2.0, 0.0, 3700000.0, 0.0, -2.0)
+    (polygon,) = masks.polygonize(prob, gt, utm_wkt(), threshold=0.0)
+    assert polygon[2] == pytest.approx(16.0)  # the 2 x 2 painted cells of 4 m², not 16 cells
+    assert masks.polygonize(np.full((3, 3), np.nan), gt, utm_wkt(), threshold=0.0) == []
+
+
 def test_polygonize_keeps_holes_filters_area_and_measures_means():
     prob = np.zeros((20, 20), np.float32)
     prob[2:12, 2:12] = 0.9

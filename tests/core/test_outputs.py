@@ -56,3 +56,16 @@ def test_write_geotiff_round_trip(tmp_path):
     assert dataset.GetGeoTransform() == gt
     np.testing.assert_array_equal(dataset.ReadAsArray()[1:], array[1:])
     assert outputs.read_metadata(path) == {"query": "ships"}
+
+
+def test_write_geotiff_refuses_other_formats_and_keeps_16_bit_classes(tmp_path):
+    gt = (1.0, 2.0, 0.0, 3.0, 0.0, -2.0)
+    with pytest.raises(ValueError, match="GeoTIFF"):
+        outputs.write_geotiff(tmp_path / "classes.img", np.zeros((2, 2), np.uint8), gt, "")
+    assert not list(tmp_path.iterdir())
+    classes = np.array([[0, 300], [2000, 1]], np.uint16)
+    path = outputs.write_geotiff(tmp_path / "classes.tif", classes, gt, "")
+    dataset = gdal.Open(str(path))
+    band = dataset.GetRasterBand(1)
+    assert gdal.GetDataTypeName(band.DataType) == "UInt16"
+    np.testing.assert_array_equal(band.ReadAsArray(), classes)

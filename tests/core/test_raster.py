@@ -8,6 +8,7 @@ from gdal_files import make_tif
 from osgeo import gdal
 
 from terralens.plugin.core.raster import (
+    PIXEL_GEOTRANSFORM,
     RasterError,
     RasterSource,
     TileBatch,
@@ -230,3 +231,44 @@ def test_unreadable_inputs_raise_clear_errors(tmp_path):
             source.count_tiles(8, 8)
         with pytest.raises(RasterError, match="batch_size"):
             next(source.iter_batches(8, 0, 8, 0))
+
+
+def test_complex_raster_is_read_as_its_amplitude(tmp_path):
+    """SAR single-look complex data: |z|, averaged after the amplitude is taken."""
+    amplitude = ramp(16, 16, start=10)
+    phase = np.linspace(0, 20, amplitude.size).reshape(amplitude.shape)
+    path = tmp_path / "slc.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 16, 16, 1, gdal.GDT_CFloat32)
+    ds.GetRasterBand(1).WriteArray(amplitude * np.exp(1j * phase))
+    ds = None
+    with RasterSource(path, value_range=(0, 1000)) as source:
+        assert source.data_type == "Float32" and source.geotransform == PIXEL_GEOTRANSFORM
+        pixels, valid = read_window(source, Window(0, 0, 16, 16), 16)
+        assert valid.all()
+        np.testing.assert_allclose(pixels[0] * 1000, amplitude, rtol=1e-5)
+        shrunk, _ = read_window(source, Window(0, 0, 16, 16), 8)  # mean of amplitudes
+        np.testing.assert_allclose(shrunk[0, 0, 0] * 1000, amplitude[:2, :2].mean(), rtol=1e-5)
+
+
+def test_raster_without_georeferencing_is_placed_as_qgis_places_it(tmp_path):
+    path = tmp_path / "plain.tif"
+    gdal.GetDriverByName("GTiff").Create(str(path), 8, 8, 1, gdal.GDT_Byte).FlushCache()
+    with RasterSource(path) as source:
+        assert source.geotransform == (0.0, 1.0, 0.0, 0.0, 0.0, -1.0) and source.crs_wkt == ""
+
+
+def test_an_area_is_read_as_a_raster_of_its_own(tmp_path):
+    """Only the area's pixels are read, stretch included; its geotransform starts at it."""
+    path = make_tif(tmp_path / "big.tif", [ramp(64, 64)])  # 2 m pixels from (400000, 5000000)
+    with RasterSource(path, area=(16, 8, 48, 40)) as source:
+        assert (source.width, source.height) == (32, 32)
+        assert source.geotransform == (400032.0, 2.0, 0.0, 4999984.0, 0.0, -2.0)
+        assert source.fingerprint()["area"] == [16, 8, 48, 40]
+        low, high = source.scaling["low"][0], source.scaling["high"][0]
+        assert ramp(64, 64)[8:40, 16:48].min() <= low < high <= ramp(64, 64)[8:40, 16:48].max()
+    with RasterSource(path, value_range=(0, 10000), area=(16, 8, 48, 40)) as part, \
+            RasterSource(path, value_range=(0, 10000)) as whole:
+        np.testing.assert_array_equal(read_window(part, Window(0, 0, 8, 8), 8)[0],
+                                      read_window(whole, Window(16, 8, 8, 8), 8)[0])
+    with pytest.raises(RasterError, match="misses the raster"):
+        RasterSource(path, area=(70, 0, 80, 10))

@@ -4,9 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from osgeo import ogr
 
 from terralens.plugin.core.tiling import (
     Window,
+    extent_pixel_box,
     pixel_size_xy_m,
     place_window,
     tile_starts,
@@ -104,6 +106,34 @@ def test_windows_in_extent_keeps_only_overlapping_tiles():
     assert windows_in_extent(windows, NORTH_UP, (0, 0, 1, 1)) == []
     with pytest.raises(ValueError, match="min <= max"):
         windows_in_extent(windows, NORTH_UP, (10, 0, 0, 1))
+
+
+@pytest.mark.parametrize("angle", [0, 20, 45, 90])
+def test_extent_pixel_box_holds_the_extent(angle):
+    """The raster pixels under a map extent, for north-up and rotated rasters."""
+    rad = math.radians(angle)
+    gt = (100.0, 2 * math.cos(rad), 2 * math.sin(rad), 900.0, 2 * math.sin(rad),
+          -2 * math.cos(rad))
+    extent = (300.0, 500.0, 420.0, 560.0)
+    col0, row0, col1, row1 = extent_pixel_box(gt, extent)
+    box = window_footprint(Window(col0, row0, col1 - col0, row1 - row0), gt)
+    ring = ogr.CreateGeometryFromWkt(
+        "POLYGON((" + ", ".join(f"{x} {y}" for x, y in box + box[:1]) + "))")
+    minx, miny, maxx, maxy = extent
+    corners = [(minx, miny), (minx, maxy), (maxx, miny), (maxx, maxy)]
+    assert all(ring.Buffer(1e-6).Contains(ogr.CreateGeometryFromWkt(f"POINT({x} {y})"))
+               for x, y in corners)
+    if angle == 0:
+        assert (col0, row0, col1, row1) == (100, 170, 160, 200)
+
+
+def test_footprint_clipped_to_the_raster():
+    # a 64-pixel tile over a 20 x 10 pixel raster shows where the raster is
+    corners = window_footprint(Window(0, 0, 64, 64), NORTH_UP, 20, 10)
+    assert corners == [(500000.0, 3700000.0), (500010.0, 3700000.0),
+                       (500010.0, 3699995.0), (500000.0, 3699995.0)]
+    assert window_footprint(Window(4, 2, 8, 8), NORTH_UP, 20, 10) == window_footprint(
+        Window(4, 2, 8, 8), NORTH_UP)
 
 
 def test_place_window_maps_raster_part_into_the_tile():

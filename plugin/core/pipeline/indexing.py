@@ -95,8 +95,8 @@ def _index_one(name, raster_path, model, settings, cache_dir, control, memory):
             index = TileIndex.load(path)
             control.report(1.0, "index reused")
             return IndexedRaster(name, index, path, key, FROM_DISK)
-        except ValueError:
-            pass  # unreadable: rebuild it below
+        except ValueError:  # unreadable (cut short, another version): rebuild it
+            control.warn(f"the cached index {path.name} was unreadable: it is rebuilt")
     index = _build(tiled, model, control)
     index.save(path)
     return IndexedRaster(name, index, path, key, BUILT)

@@ -4,6 +4,8 @@ By default every tile is embedded first and the labels are then refined with all
 together (`transductive.refine`): tiles that look alike tend to share a label.
 """
 
+import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,9 @@ class TileScores:
     probabilities: np.ndarray  # (tiles, labels) float32
     counts: dict
     refinement: transductive.Refinement = None
+# A class raster keeps one probability grid a label; together they hold at most this many
+# cells (two float32 arrays each: 128 MB), whatever the number of labels.
+CLASS_RASTER_CELLS = 2 ** 24
 
 
 def label_raster(raster_path, model, labels, out_path, settings=None, templates=None, top_k=3,
@@ -55,6 +60,9 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     top_k = max(1, min(int(top_k), len(labels)))
     if location_weight:
         location.require_location(model)
+    if len(labels) == 1:
+        control.warn("only one label: every tile gets it with score 1 (scores compare the "
+                     "labels given); add labels to compare it with")
     tiled = open_tiled(raster_path, model, settings or TileSettings())
     scores = _score_tiles(tiled, model, vectors, location_weight, control, refine)
     refined = scores.refinement.describe() if scores.refinement else None
@@ -111,7 +119,8 @@ def _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k, min
             rows = scores.probabilities[first:first + WRITE_CHUNK]
             best = label_maths.top_labels(rows, labels, top_k, min_score)
             for window, pairs, row in zip(scores.windows[first:first + WRITE_CHUNK], best, rows):
-                writer.add(window_footprint(window, tiled.source.geotransform),
+                writer.add(window_footprint(window, tiled.source.geotransform,
+                                            tiled.source.width, tiled.source.height),
                            _label_fields(pairs))
                 counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
                 if class_mosaics is not None:
@@ -144,18 +153,23 @@ def _label_fields(pairs):
 
 
 def _class_mosaics(tiled, label_count):
-    """One coarse probability grid a label (at most 1024 cells a side, so memory stays small)."""
+    """One coarse probability grid a label: at most 1024 cells a side, and fewer with many
+    labels so that all grids together hold at most CLASS_RASTER_CELLS cells."""
     source = tiled.source
-    return [Mosaic(source.width, source.height, source.geotransform, max_side=1024,
-                   min_cell=max(1, tiled.tile_px // 8)) for _ in range(label_count)]
+    side = max(16, min(1024, int(math.sqrt(CLASS_RASTER_CELLS / max(1, label_count)))))
+    first = Mosaic(source.width, source.height, source.geotransform, max_side=side,
+                   min_cell=max(1, tiled.tile_px // 8))
+    return [first] + [copy.deepcopy(first) for _ in range(label_count - 1)]
 
 
 def _write_class_raster(path, mosaics, labels, tiled, record):
-    """Byte raster: 1 + index of the most probable label, 0 where no tile was scored."""
+    """1 + index of the most probable label, 0 where no tile was scored (Byte, or UInt16 for
+    more than 255 labels)."""
     stack = np.stack([m.result() for m in mosaics])
     scored = ~np.isnan(stack[0])
     classes = np.where(scored, np.nanargmax(np.nan_to_num(stack, nan=-1.0), axis=0) + 1, 0)
-    write_geotiff(path, classes.astype(np.uint8), mosaics[0].geotransform,
+    dtype = np.uint8 if len(labels) <= 255 else np.uint16
+    write_geotiff(path, classes.astype(dtype), mosaics[0].geotransform,
                   tiled.source.crs_wkt, nodata=0,
                   metadata={**record, "classes": {str(i + 1): n for i, n in enumerate(labels)}},
                   category_names=["no data"] + list(labels))

@@ -77,9 +77,9 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "mask", record) as writer:
         for geometry, mean_score, area in polygons:
             writer.add(geometry, {"prompt": prompt, "mean_score": mean_score, "area": area})
-    if probability_path:
-        write_geotiff(probability_path, probability_map, geotransform, tiled.source.crs_wkt,
-                      nodata=float("nan"), metadata=record)
+        if probability_path:  # inside the block: if it fails, no polygon layer either
+            write_geotiff(probability_path, probability_map, geotransform,
+                          tiled.source.crs_wkt, nodata=float("nan"), metadata=record)
     return {"output": str(out_path), "probability_raster": probability_path,
             "polygons": len(polygons), "threshold": value, "threshold_rule": rule,
             "empty_reason": reason, **batches.counts()}

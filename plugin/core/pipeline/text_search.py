@@ -1,5 +1,7 @@
 """Free-text search over tile indexes: ranked hits, a result layer, a similarity heat-map."""
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import location
@@ -38,13 +40,18 @@ def search(indexes, model, query, negatives=(), k=20, out_path=None, heatmap_pat
         hits = search_indexes(indexes, query_vector, k, negative_vectors, negative_weight)
     crs_wkt = indexes[0].crs_wkt if crs_wkt is None else crs_wkt
     results = ranked_results(indexes, hits, crs_wkt)
-    if out_path:
-        write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
     if heatmap_path:
         scores = indexes[0].scores(query_vector, negative_vectors, negative_weight)
         if location_weight:
             scores = scores + _index_prior(indexes[0], model, query_vector, location_weight)
         write_heatmap(heatmap_path, indexes[0], scores, query)
+    try:
+        if out_path:
+            write_search_results(out_path, indexes, results, query, negatives, crs_wkt)
+    except BaseException:  # all or nothing: no heat-map without its results layer
+        if heatmap_path:
+            Path(heatmap_path).unlink(missing_ok=True)
+        raise
     return results
 
 

@@ -5,6 +5,7 @@ import pytest
 from gdal_files import ramp_bands
 
 from terralens.plugin.core import pipeline
+from terralens.plugin.core.index import TileIndex
 from terralens.plugin.core.run_control import Cancelled, RunControl
 from terralens.plugin.core.tiled_raster import TileSettings
 
@@ -61,3 +62,15 @@ def test_index_cache_tells_encoders_apart(sensors, tmp_path):
     rgb_settings = TileSettings(tile_size=32, encoder="rgb")
     _, rgb_path, reused = pipeline.index_raster(path, sensors, rgb_settings, cache_dir=tmp_path)
     assert rgb_path != auto_path and not reused
+
+
+def test_a_truncated_cached_index_is_rebuilt(tmp_path, spacenet, wordpiece_model):
+    settings = TileSettings(tile_size=128)
+    index, path, _ = pipeline.index_raster(spacenet, wordpiece_model, settings, tmp_path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    control = RunControl()
+    again, path_again, reused = pipeline.index_raster(spacenet, wordpiece_model, settings,
+                                                      tmp_path, control)
+    assert not reused and path_again == path and len(again) == len(index)
+    assert control.warnings == [f"the cached index {path.name} was unreadable: it is rebuilt"]
+    assert len(TileIndex.load(path)) == len(index)

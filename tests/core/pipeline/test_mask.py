@@ -66,3 +66,14 @@ def test_dense_mask_leaves_nodata_out(tmp_path, wordpiece_model):
                          TileSettings(tile_size=64, gsd_m=0), probability_path=prob)
     values = gdal.Open(str(prob)).ReadAsArray()
     assert np.isnan(values[:, 120:]).all() and np.isfinite(values[:, :100]).all()
+
+
+def test_a_failed_probability_raster_takes_the_mask_layer_with_it(tmp_path, spacenet,
+                                                                  wordpiece_model):
+    """Outputs are all or nothing: here the raster's folder is a file."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "mask.gpkg",
+                             TileSettings(tile_size=128), probability_path=blocker / "p.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]

@@ -84,3 +84,15 @@ def test_large_index_reranks_its_best_candidates_with_the_prior(sensors, raster,
     centres = location.window_centres(index.windows[candidates], index.geotransform)
     prior = location.prior_scores(sensors, centres, index.crs_wkt, query[None])[:, 0]
     assert [hit["tile"] for hit in hits] == [int(candidates[i]) for i in np.argsort(-prior)[:2]]
+
+
+def test_a_failed_results_layer_takes_the_heatmap_with_it(tmp_path, spacenet, wordpiece_model):
+    """Outputs are all or nothing: here the layer's folder is a file."""
+    index, _, _ = pipeline.index_raster(spacenet, wordpiece_model, TileSettings(tile_size=128),
+                                        tmp_path / "cache")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        pipeline.search([index], wordpiece_model, "houses", out_path=blocker / "hits.gpkg",
+                        heatmap_path=tmp_path / "heat.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "not-a-folder"]

@@ -1,0 +1,62 @@
+"""k-shot accuracy with the plugin's classifier: k examples a class drawn with fixed seeds, the
+rest of the set scored, with and without the class names as text.
+
+Examples are drawn per class, in class order, with `numpy.random.default_rng(seed)`; the
+embeddings are rounded to float16 first, as the plugin's tile index stores them.
+"""
+
+import numpy as np
+
+from terralens.plugin.core import example_classifier
+
+SHOTS = (1, 5, 16)
+SEEDS = (0, 1, 2, 3, 4)
+RULE = ("for each seed, k images a class are drawn without replacement "
+        "(numpy default_rng(seed), classes in order); every other image of the set is scored; "
+        "mean and population standard deviation over the seeds")
+
+
+def draw(labels, k, seed):
+    """Indices of `k` examples of every class (sorted within the class before drawing)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    picks = []
+    for number in np.unique(labels):
+        members = np.flatnonzero(labels == number)
+        if len(members) <= k:
+            raise ValueError(f"class {number} has {len(members)} images: too few to draw {k} "
+                             "examples and score the rest")
+        picks.append(rng.choice(members, k, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, settings=None):
+    """Top-1 accuracy (percent) of the classifier fitted to k examples a class.
+
+    Args:
+        images: (images, dim) unit embeddings.
+        labels: (images,) class numbers.
+        text: (classes, dim) text embeddings of the class names, or None (examples only).
+    """
+    images = np.asarray(images, np.float16)
+    labels = np.asarray(labels)
+    scores, methods = [], set()
+    for seed in seeds:
+        support = draw(labels, k, seed)
+        rest = np.setdiff1d(np.arange(len(labels)), support)
+        model = example_classifier.fit(images[support], labels[support], class_names,
+                                       text=text, settings=settings)
+        predicted = np.argmax(model.logits(images[rest]), axis=1)
+        scores.append(100.0 * float(np.mean(predicted == labels[rest])))
+        methods.add(model.method)
+    return {"top1": float(np.mean(scores)), "std": float(np.std(scores)),
+            "min": float(np.min(scores)), "max": float(np.max(scores)), "per_seed": scores,
+            "method": "/".join(sorted(methods))}
+
+
+def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS):
+    """k-shot top-1 for every k, examples only and examples with the class names as text."""
+    return {variant: {str(k): kshot_accuracy(images, labels, class_names, k, seeds, vectors)
+                      for k in shots}
+            for variant, vectors in (("examples_only", None),
+                                     ("examples_and_class_names", text))}

@@ -9,6 +9,8 @@ import numpy as np
 
 from terralens.plugin.core import example_classifier
 
+from .data import class_phrase
+
 SHOTS = (1, 5, 16)
 SEEDS = (0, 1, 2, 3, 4)
 RULE = ("for each seed, k images a class are drawn without replacement "
@@ -55,8 +57,29 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
 
 
 def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS):
-    """k-shot top-1 for every k, examples only and examples with the class names as text."""
+    """k-shot top-1 for every k, examples only and examples with the class names as text (a k
+    that leaves some class no image to score, as with --limit, is skipped and says so)."""
+    smallest = int(np.bincount(np.asarray(labels)).min())
     return {variant: {str(k): kshot_accuracy(images, labels, class_names, k, seeds, vectors)
+                      if k < smallest else {"skipped": f"a class has only {smallest} images"}
                       for k in shots}
             for variant, vectors in (("examples_only", None),
                                      ("examples_and_class_names", text))}
+
+
+def few_shot(embedder, folders, template):
+    """The evaluator's task: k-shot top-1 on every class set, beside its zero-shot top-1 with
+    the same class-name text (one template)."""
+    results = {"shots": list(SHOTS), "seeds": list(SEEDS), "rule": RULE, "template": template,
+               "classifier": example_classifier.ClassifierSettings().describe(),
+               "note": "classifier settings chosen on AID validation images only "
+                       "(python -m training fewshot-select)"}
+    for name, folder in folders.items():
+        images = embedder.images(name, folder.paths)
+        text = embedder.model.text.encode(
+            [template.format(class_phrase(c)) for c in folder.class_names])
+        zero_shot = 100.0 * float(np.mean(np.argmax(images @ text.T, axis=1) == folder.labels))
+        results[name] = {"images": len(folder.paths), "classes": len(folder.class_names),
+                         "zero_shot_top1": zero_shot,
+                         **few_shot_report(images, folder.labels, folder.class_names, text)}
+    return results

@@ -17,7 +17,7 @@ from ..geometry import transform_points
 from ..labels import top_labels
 from ..outputs import PolygonWriter
 from ..run_control import RunControl
-from .label_output import label_fields, label_values, probability_mosaics, write_class_raster
+from .label_output import label_fields, label_values, probability_mosaic, write_class_raster
 
 SHOWN = 8  # examples named in a warning
 
@@ -250,7 +250,7 @@ def _write(indexes, classifier, out_path, class_raster_path, top_k, min_score, r
     names = list(raster_names or [i.provenance.get("raster", {}).get("path", "")
                                   for i in indexes])
     fields = label_fields(top_k) + ([("raster", "str")] if several else [])
-    mosaics = _mosaics(indexes[0], len(classes)) if class_raster_path else None
+    mosaic = _mosaic(indexes[0], len(classes)) if class_raster_path else None
     counts, total, done = {}, sum(len(i) for i in indexes), 0
     with PolygonWriter(out_path, crs_wkt, fields, "labels", record) as writer:
         for number, index in enumerate(indexes):
@@ -264,13 +264,12 @@ def _write(indexes, classifier, out_path, class_raster_path, top_k, min_score, r
                 for tile, footprint, pairs, row in zip(tiles, footprints, best, probabilities):
                     writer.add(footprint, {**label_values(pairs), **extra})
                     counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
-                    if mosaics is not None and number == 0:
-                        for mosaic, value in zip(mosaics, row):
-                            mosaic.add(index.window(tile), value)
+                    if mosaic is not None and number == 0:
+                        mosaic.add(index.window(tile), row)
                 done += len(tiles)
                 control.report(0.1 + 0.85 * done / max(total, 1))
-        if mosaics is not None:
-            write_class_raster(class_raster_path, mosaics, classes, indexes[0].crs_wkt, record)
+        if mosaic is not None:
+            write_class_raster(class_raster_path, mosaic, classes, indexes[0].crs_wkt, record)
     control.report(1.0, f"{done} tiles labelled")
     return {"label_counts": counts, "tiles": done}
 
@@ -282,8 +281,8 @@ def _footprints(index, tiles, crs_wkt):
     return [moved[4 * n:4 * n + 4] for n in range(len(tiles))]
 
 
-def _mosaics(index, count):
+def _mosaic(index, count):
     raster = index.provenance.get("raster", {})
     tile_px = int(index.provenance.get("tiling", {}).get("tile_px", 8))
-    return probability_mosaics(raster["width"], raster["height"], index.geotransform, tile_px,
-                               count)
+    return probability_mosaic(raster["width"], raster["height"], index.geotransform, tile_px,
+                              count)

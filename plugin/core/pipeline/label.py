@@ -16,7 +16,7 @@ from ..outputs import PolygonWriter
 from ..run_control import RunControl
 from ..tiled_raster import TileSettings, open_tiled
 from ..tiling import window_footprint
-from .label_output import label_fields, label_values, probability_mosaics, write_class_raster
+from .label_output import label_fields, label_values, probability_mosaic, write_class_raster
 from .records import provenance
 
 ENCODING_SHARE = 0.9  # of the progress bar; refinement and writing share the rest
@@ -106,8 +106,8 @@ def _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k, min
     """The polygon layer (and class raster); returns the number of tiles per best label."""
     fields = label_fields(top_k)
     source = tiled.source
-    class_mosaics = probability_mosaics(source.width, source.height, source.geotransform,
-                                        tiled.tile_px, len(labels)) if class_raster_path else None
+    class_mosaic = probability_mosaic(source.width, source.height, source.geotransform,
+                                      tiled.tile_px, len(labels)) if class_raster_path else None
     counts = {}
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "labels", record) as writer:
         for first in range(0, len(scores.windows), WRITE_CHUNK):
@@ -118,11 +118,10 @@ def _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k, min
                                             tiled.source.width, tiled.source.height),
                            label_values(pairs))
                 counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
-                if class_mosaics is not None:
-                    for mosaic, value in zip(class_mosaics, row):
-                        mosaic.add(window, value)
-        if class_mosaics is not None:
-            write_class_raster(class_raster_path, class_mosaics, labels, source.crs_wkt, record)
+                if class_mosaic is not None:
+                    class_mosaic.add(window, row)
+        if class_mosaic is not None:
+            write_class_raster(class_raster_path, class_mosaic, labels, source.crs_wkt, record)
     return counts
 
 

@@ -1,11 +1,10 @@
 """What labelling jobs write: label and score fields of a tile, and the class raster."""
 
-import copy
 import math
 
 import numpy as np
 
-from ..mosaic import Mosaic
+from ..mosaic import VectorMosaic
 from ..outputs import write_geotiff
 
 # A class raster keeps one probability grid a label; together they hold at most this many
@@ -29,21 +28,22 @@ def label_values(pairs):
     return values
 
 
-def probability_mosaics(width, height, geotransform, tile_px, label_count):
-    """One coarse probability grid a label: at most 1024 cells a side, and fewer with many
-    labels so that all grids together hold at most CLASS_RASTER_CELLS cells."""
+def probability_mosaic(width, height, geotransform, tile_px, label_count):
+    """A coarse probability grid of every label: at most 1024 cells a side, and fewer with
+    many labels so that all of them together hold at most CLASS_RASTER_CELLS cells; add a
+    tile's probabilities with `.add(window, probabilities)`."""
     side = max(16, min(1024, int(math.sqrt(CLASS_RASTER_CELLS / max(1, label_count)))))
-    first = Mosaic(width, height, geotransform, max_side=side, min_cell=max(1, tile_px // 8))
-    return [first] + [copy.deepcopy(first) for _ in range(label_count - 1)]
+    return VectorMosaic(width, height, geotransform, label_count, max_side=side,
+                        min_cell=max(1, tile_px // 8))
 
 
-def write_class_raster(path, mosaics, labels, crs_wkt, record):
+def write_class_raster(path, mosaic, labels, crs_wkt, record):
     """1 + index of the most probable label, 0 where no tile was scored (Byte, or UInt16 for
     more than 255 labels)."""
-    stack = np.stack([m.result() for m in mosaics])
+    stack = mosaic.result()
     scored = ~np.isnan(stack[0])
     classes = np.where(scored, np.nanargmax(np.nan_to_num(stack, nan=-1.0), axis=0) + 1, 0)
     dtype = np.uint8 if len(labels) <= 255 else np.uint16
-    write_geotiff(path, classes.astype(dtype), mosaics[0].geotransform, crs_wkt, nodata=0,
+    write_geotiff(path, classes.astype(dtype), mosaic.geotransform, crs_wkt, nodata=0,
                   metadata={**record, "classes": {str(i + 1): n for i, n in enumerate(labels)}},
                   category_names=["no data"] + list(labels))

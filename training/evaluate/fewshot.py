@@ -1,5 +1,6 @@
 """k-shot accuracy with the plugin's classifier: k examples a class drawn with fixed seeds, the
-rest of the set scored, with and without the class names as text.
+rest of the set scored, with and without the class names as text, with and without the
+transductive refinement the plugin applies by default (all images of a set refined together).
 
 Examples are drawn per class, in class order, with `numpy.random.default_rng(seed)`; the
 embeddings are rounded to float16 first, as the plugin's tile index stores them.
@@ -7,7 +8,7 @@ embeddings are rounded to float16 first, as the plugin's tile index stores them.
 
 import numpy as np
 
-from terralens.plugin.core import example_classifier
+from terralens.plugin.core import example_classifier, transductive
 
 from .data import class_phrase
 
@@ -32,13 +33,16 @@ def draw(labels, k, seed):
     return np.sort(np.concatenate(picks))
 
 
-def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, settings=None):
+def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, settings=None,
+                   refine=False):
     """Top-1 accuracy (percent) of the classifier fitted to k examples a class.
 
     Args:
         images: (images, dim) unit embeddings.
         labels: (images,) class numbers.
         text: (classes, dim) text embeddings of the class names, or None (examples only).
+        refine: refine the probabilities of all images together first (transductive, as the
+            plugin refines every tile of a raster, the examples' included).
     """
     images = np.asarray(images, np.float16)
     labels = np.asarray(labels)
@@ -48,7 +52,11 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
         rest = np.setdiff1d(np.arange(len(labels)), support)
         model = example_classifier.fit(images[support], labels[support], class_names,
                                        text=text, settings=settings)
-        predicted = np.argmax(model.logits(images[rest]), axis=1)
+        if refine:
+            probabilities = transductive.refine(images, model.probabilities(images)).probabilities
+            predicted = np.argmax(probabilities[rest], axis=1)
+        else:
+            predicted = np.argmax(model.logits(images[rest]), axis=1)
         scores.append(100.0 * float(np.mean(predicted == labels[rest])))
         methods.add(model.method)
     return {"top1": float(np.mean(scores)), "std": float(np.std(scores)),
@@ -57,14 +65,18 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
 
 
 def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS):
-    """k-shot top-1 for every k, examples only and examples with the class names as text (a k
-    that leaves some class no image to score, as with --limit, is skipped and says so)."""
+    """k-shot top-1 for every k, examples only and examples with the class names as text, each
+    also refined with all images together as the plugin does by default (a k that leaves some
+    class no image to score, as with --limit, is skipped and says so)."""
     smallest = int(np.bincount(np.asarray(labels)).min())
-    return {variant: {str(k): kshot_accuracy(images, labels, class_names, k, seeds, vectors)
+    variants = [("examples_only", None, False), ("examples_and_class_names", text, False),
+                ("examples_only_refined", None, True),
+                ("examples_and_class_names_refined", text, True)]
+    return {variant: {str(k): kshot_accuracy(images, labels, class_names, k, seeds, vectors,
+                                             refine=refine)
                       if k < smallest else {"skipped": f"a class has only {smallest} images"}
                       for k in shots}
-            for variant, vectors in (("examples_only", None),
-                                     ("examples_and_class_names", text))}
+            for variant, vectors, refine in variants}
 
 
 def few_shot(embedder, folders, template):

@@ -57,6 +57,15 @@ def method_comparison(images, labels, names, texts):
             for variant, text in texts.items()}
 
 
+def refinement(images, labels, names, texts):
+    """The chosen classifier with and without transductive refinement of all images."""
+    return {variant: {name: {str(k): round(kshot_accuracy(images, labels, names, k, SEEDS, text,
+                                                           refine=refine)["top1"], 2)
+                             for k in SHOTS}
+                      for name, refine in (("not refined", False), ("refined", True))}
+            for variant, text in texts.items()}
+
+
 def centring(images, labels, names):
     """Prototypes without text on embeddings centred on all images, against none."""
     centred = example_classifier.unit_rows(images - images.mean(axis=0))
@@ -96,6 +105,7 @@ def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR)
             "seeds": list(SEEDS), "zero_shot": zero_shot,
             "methods": method_comparison(images, folder.labels, folder.class_names, texts),
             "centring": centring(images, folder.labels, folder.class_names),
+            "refinement": refinement(images, folder.labels, folder.class_names, texts),
             "calibrated_1shot_temperature": calibrated_temperature(images, folder.labels)}
 
 

@@ -221,7 +221,9 @@ def test_kshot_draws_fixed_examples_and_scores_the_rest():
     images = unit(centres[labels] + 0.1 * rng.normal(size=(30, 32)))
     report = few_shot_report(images, labels, ["a", "b", "c"], centres, shots=(1, 16),
                              seeds=(0, 1))
-    for variant in ("examples_only", "examples_and_class_names"):
+    assert sorted(report) == ["examples_and_class_names", "examples_and_class_names_refined",
+                              "examples_only", "examples_only_refined"]
+    for variant in report:
         assert report[variant]["1"]["top1"] == 100.0
         assert len(report[variant]["1"]["per_seed"]) == 2
         assert "skipped" in report[variant]["16"]  # 10 images a class: none left to score

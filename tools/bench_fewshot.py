@@ -41,7 +41,7 @@ def clustered_index(tiles, dim, classes, seed=0):
     return index, truth
 
 
-def run(model, tiles=100_000, examples=1000, classes=10, class_raster=False):
+def run(model, tiles=100_000, examples=1000, classes=10, class_raster=False, refine=True):
     """Seconds to locate `examples` example points (alone), and for the whole job: locate, fit
     and validate the classifier, label and write every tile."""
     from terralens.plugin.core import pipeline
@@ -59,19 +59,22 @@ def run(model, tiles=100_000, examples=1000, classes=10, class_raster=False):
     fitted = _fit_seconds(index, found, [truth[t] for t in picked], names)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        summary = pipeline.label_from_examples(
-            [index], model, example_set, Path(folder) / "labels.gpkg",
-            class_raster_path=Path(folder) / "classes.tif" if class_raster else None)
+        options = pipeline.LabelOptions(
+            class_raster_path=Path(folder) / "classes.tif" if class_raster else None,
+            refine=refine)
+        summary = pipeline.label_from_examples([index], model, example_set,
+                                               Path(folder) / "labels.gpkg", options=options)
         total = time.perf_counter() - start
     return {"tiles": tiles, "examples": examples, "classes": classes,
             "classifier": summary["classifier"]["method"],
             "validation": summary["validation"]["method"],
             "example_accuracy": summary["validation"]["accuracy"],
             "tiles_labelled": sum(summary["label_counts"].values()),
-            "class_raster": class_raster,
+            "class_raster": class_raster, "refined": refine,
             "locate_examples_s": round(located, 2), "fit_and_validate_s": round(fitted, 2),
             "whole_job_s": round(total, 2),
-            "note": "whole job: locate, fit, validate, label and write a GeoPackage"}
+            "note": "whole job: locate, fit, validate, refine (unless off), label and write a "
+                    "GeoPackage"}
 
 
 def _fit_seconds(index, found, classes, names):
@@ -90,7 +93,8 @@ def _fit_seconds(index, found, classes, names):
 
 def report(model):
     """The benchmark as `make bench` reports it."""
-    return {"without_class_raster": run(model), "with_class_raster": run(model, class_raster=True)}
+    return {"refined": run(model), "not_refined": run(model, refine=False),
+            "refined_with_class_raster": run(model, class_raster=True)}
 
 
 if __name__ == "__main__":

@@ -47,8 +47,6 @@ class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
             self.LABELS_FILE, self.tr("…or a text file of labels (one a line)"),
             extension="txt", optional=True))
         self.add_top_labels_parameters()
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.REFINE, self.tr("Refine labels with the whole raster (transductive)"), True))
         self.add_area_parameters()
         self.add_advanced(QgsProcessingParameterString(
             self.TEMPLATES, self.tr("Prompt templates, one a line, {} for the label "
@@ -56,8 +54,6 @@ class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
         self.add_location_parameter()
         self.add_model_parameters()
         self.add_label_outputs()
-        self.addOutput(QgsProcessingOutputNumber(
-            self.REFINED_TILES, self.tr("Tiles whose label refinement changed")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         """Refuse a run without labels before it starts (the dialog says why)."""

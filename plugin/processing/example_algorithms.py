@@ -15,7 +15,14 @@ from qgis.core import (
 from ..common.result_layers import result_name
 from ..core import pipeline
 from .algorithms import INPUT, OUTPUT, IndexingAlgorithm
-from .label_parameters import CLASS_RASTER, MIN_SCORE, TOP_K, LabelParameters
+from .label_parameters import (
+    CLASS_RASTER,
+    MIN_SCORE,
+    REFINE,
+    REFINED_TILES,
+    TOP_K,
+    LabelParameters,
+)
 
 
 class LabelFromExamples(LabelParameters, IndexingAlgorithm):
@@ -64,22 +71,26 @@ class LabelFromExamples(LabelParameters, IndexingAlgorithm):
         out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
         class_raster = self.parameterAsOutputLayer(parameters, CLASS_RASTER, context) or None
         names = [layer.name() for layer in labelled]
+        options = pipeline.LabelOptions(
+            top_k=self.parameterAsInt(parameters, TOP_K, context),
+            min_score=self.parameterAsDouble(parameters, MIN_SCORE, context),
+            class_raster_path=class_raster, raster_names=names,
+            refine=self.parameterAsBoolean(parameters, REFINE, context))
         summary = pipeline.label_from_examples(
             indexes[:len(labelled)], model, examples, out,
             text_labels=self.parameterAsString(parameters, self.LABELS, context),
             class_names_as_text=self.parameterAsBoolean(parameters, self.NAMES_AS_TEXT, context),
-            top_k=self.parameterAsInt(parameters, TOP_K, context),
-            min_score=self.parameterAsDouble(parameters, MIN_SCORE, context),
-            class_raster_path=class_raster,
-            example_indexes=[by_layer[layer.id()] for layer in holding] or None,
-            raster_names=names, control=self.control(feedback))
+            options=options, example_indexes=[by_layer[layer.id()] for layer in holding] or None,
+            control=self.control(feedback))
         log_summary(feedback, summary)
         subject = ", ".join(summary["classes"])
         results = self.styled_results(context, [
             (OUTPUT, out, "labels", result_name("Labels from examples", subject, names)),
             (CLASS_RASTER, class_raster, "classes", result_name("Classes", subject, names[:1]))])
         accuracy = summary["validation"]["accuracy"]
-        return {**results, self.ACCURACY: -1.0 if accuracy is None else accuracy}
+        changed = sum(r["changed_tiles"] for r in summary["refinement"])
+        return {**results, self.ACCURACY: -1.0 if accuracy is None else accuracy,
+                REFINED_TILES: changed}
 
     def examples(self, parameters, context):
         """The example layer as a core ExampleSet (geometries in the layer's CRS)."""
@@ -135,5 +146,8 @@ def log_summary(feedback, summary):
         share = (f"{result['accuracy']:.1f} % of {result['validated']}"
                  if result["accuracy"] is not None else "not measured")
         feedback.pushInfo(f"  {name}: {result['examples']} examples, {share}")
-    feedback.pushInfo(f"{summary['tiles']} tiles labelled; best labels: "
-                      f"{summary['label_counts']}")
+    refined = summary["refinement"]
+    feedback.pushInfo(f"{summary['tiles']} tiles labelled; "
+                      + (f"refinement changed {sum(r['changed_tiles'] for r in refined)} of "
+                         "them; " if refined else "not refined (turned off); ")
+                      + f"best labels: {summary['label_counts']}")

@@ -104,7 +104,9 @@ example <code>parking lot</code> with no example of it).</li>
 its text (untick it to label from the examples alone; numbers are never used as text).</li>
 <li><b>Rasters the examples lie on</b> (optional): rasters that hold the examples when they
 are not among the rasters to label, so that examples on one raster can label others.</li>
-<li><b>Top labels kept</b> and <b>Minimum score</b>: as in <b>Label tiles</b>.</li>
+<li><b>Top labels kept</b>, <b>Minimum score</b> and <b>Refine labels with the whole
+raster</b> (on by default): as in <b>Label tiles</b>; the classifier's probabilities are the
+starting point of the refinement, one raster at a time.</li>
 </ul>
 <p>At least two classes are needed: examples of two classes, or examples of one and text
 labels for others.</p>

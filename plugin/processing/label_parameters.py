@@ -1,14 +1,17 @@
-"""Parameters every labelling algorithm shares: top labels, minimum score, the labelled tiles
-and the class raster."""
+"""Parameters every labelling algorithm shares: top labels, minimum score, refinement, the
+labelled tiles and the class raster."""
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
 )
 
 OUTPUT, TOP_K, MIN_SCORE, CLASS_RASTER = "OUTPUT", "TOP_K", "MIN_SCORE", "CLASS_RASTER"
+REFINE, REFINED_TILES = "REFINE", "REFINED_TILES"
 
 
 class LabelParameters:
@@ -21,6 +24,8 @@ class LabelParameters:
         self.addParameter(QgsProcessingParameterNumber(
             MIN_SCORE, self.tr("Minimum score (below: 'unknown')"),
             QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            REFINE, self.tr("Refine labels with the whole raster (transductive)"), True))
 
     def add_label_outputs(self, class_raster_text="Class raster (one class number a tile, "
                                                   "named by label)"):
@@ -30,3 +35,5 @@ class LabelParameters:
         # output that starts skipped, even after a file is chosen
         self.addParameter(QgsProcessingParameterRasterDestination(
             CLASS_RASTER, self.tr(class_raster_text), optional=True, createByDefault=True))
+        self.addOutput(QgsProcessingOutputNumber(
+            REFINED_TILES, self.tr("Tiles whose label refinement changed")))

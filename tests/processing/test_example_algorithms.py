@@ -142,3 +142,20 @@ def test_examples_outside_every_raster_fail(tmp_path, spacenet, tiny, atlanta):
         run(EXAMPLES=examples, CLASS_FIELD="kind", OUTPUT=str(tmp_path / "x.gpkg"),
             **common(tmp_path, tiny, spacenet))
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_refinement_is_on_by_default_and_can_be_turned_off(tmp_path, spacenet, tiny, atlanta):
+    examples = write_examples(tmp_path / "points.gpkg",
+                              [tile_centre(atlanta, t) for t in (0, 1, 9, 10)],
+                              atlanta.crs_wkt, 4326, {"kind": ["a", "a", "b", "b"]})
+    common_parameters = dict(EXAMPLES=examples, CLASS_FIELD="kind",
+                             **common(tmp_path, tiny, spacenet))
+    refined = run(OUTPUT=str(tmp_path / "r.gpkg"), **common_parameters)
+    record = read_metadata(refined["OUTPUT"])
+    assert record["parameters"]["refine"]["method"] == "transclip-gmm-knn"
+    assert record["refinement"][0]["ran"]
+    assert refined["REFINED_TILES"] == record["refinement"][0]["changed_tiles"]
+    plain = run(OUTPUT=str(tmp_path / "p.gpkg"), REFINE=False, **common_parameters)
+    record = read_metadata(plain["OUTPUT"])
+    assert record["parameters"]["refine"] is False and record["refinement"] == []
+    assert plain["REFINED_TILES"] == 0

@@ -7,13 +7,13 @@ summary dict. Processing algorithms and GUI tasks only translate their inputs in
 """
 
 from .example_search import search_by_example
-from .examples import ExampleSet, label_from_examples
+from .examples import ExampleSet, LabelOptions, label_from_examples
 from .indexing import IndexedRaster, index_key, index_raster, index_rasters
 from .label import label_raster
 from .mask import prompt_mask
 from .records import model_fingerprint, provenance
 from .text_search import search, write_heatmap
 
-__all__ = ["ExampleSet", "IndexedRaster", "index_key", "index_raster", "index_rasters",
-           "label_from_examples", "label_raster", "model_fingerprint", "prompt_mask",
-           "provenance", "search", "search_by_example", "write_heatmap"]
+__all__ = ["ExampleSet", "IndexedRaster", "LabelOptions", "index_key", "index_raster",
+           "index_rasters", "label_from_examples", "label_raster", "model_fingerprint",
+           "prompt_mask", "provenance", "search", "search_by_example", "write_heatmap"]

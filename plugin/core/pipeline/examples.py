@@ -10,16 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import example_classifier
+from .. import example_classifier, transductive
 from .. import labels as label_maths
 from ..example_tiles import locate_examples
 from ..geometry import transform_points
 from ..labels import top_labels
 from ..outputs import PolygonWriter
 from ..run_control import RunControl
+from .label import refinement_message
 from .label_output import label_fields, label_values, probability_mosaic, write_class_raster
 
 SHOWN = 8  # examples named in a warning
+WRITE_CHUNK = 4096  # tiles whose top labels are ranked at once
 
 
 @dataclass
@@ -45,6 +47,30 @@ class ExampleSet:
 
 
 @dataclass
+class LabelOptions:
+    """What the labelled tiles look like.
+
+    Attributes:
+        top_k, min_score: as zero-shot labelling (labels kept; below: "unknown").
+        class_raster_path: optional class raster of the first raster.
+        crs_wkt: CRS of the polygon layer (None: the first raster's).
+        raster_names: names of the rasters to label, for the `raster` field.
+        refine: refine each raster's probabilities with all its tiles (transductive).
+    """
+
+    top_k: int = 3
+    min_score: float = 0.0
+    class_raster_path: str = None
+    crs_wkt: str = None
+    raster_names: list = None
+    refine: bool = True
+
+    def describe(self):
+        return {"top_k": self.top_k, "min_score": self.min_score,
+                "refine": transductive.RefineSettings().describe() if self.refine else False}
+
+
+@dataclass
 class TrainingTiles:
     """The tiles the examples picked: embeddings, class names, example numbers."""
 
@@ -54,9 +80,8 @@ class TrainingTiles:
 
 
 def label_from_examples(indexes, model, examples, out_path, text_labels=None,
-                        class_names_as_text=True, top_k=3, min_score=0.0,
-                        class_raster_path=None, example_indexes=None, crs_wkt=None,
-                        raster_names=None, control=None, settings=None):
+                        class_names_as_text=True, options=None, example_indexes=None,
+                        control=None, settings=None):
     """Label every tile of `indexes` with the classes of example geometries.
 
     Args:
@@ -64,26 +89,25 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
         model: loaded model (its text encoder embeds the text labels).
         examples: an ExampleSet.
         out_path: the polygon layer to write (label, score, runners-up; `raster` too when
-            there are several rasters), in `crs_wkt` (None: the first raster's CRS).
+            there are several rasters), in `options.crs_wkt` (None: the first raster's CRS).
         text_labels: optional words for classes, "forest, water" or "3=open water": a word
             naming a class gives it that text; others become classes known by text alone.
         class_names_as_text: a class without text label uses its name when it has a letter.
-        top_k, min_score: as zero-shot labelling.
-        class_raster_path: optional class raster of the first raster.
+        options: LabelOptions (top labels, minimum score, class raster, refinement ...).
         example_indexes: indexes of the rasters the examples lie on (None: `indexes`); each
             example is taken from the first that holds it.
-        raster_names: names of the rasters to label, for the `raster` field.
         settings: example_classifier.ClassifierSettings.
 
     Returns:
         dict: output paths, "classes", "label_counts", "tiles", "examples" (given, used,
-        outside, unlabelled, tiles), "classifier" and "validation" (leave-one-out accuracy of
-        the examples per class).
+        outside, unlabelled, tiles), "classifier", "validation" (leave-one-out accuracy of
+        the examples per class) and "refinement" (one summary a raster; [] when off).
 
     Raises:
         ValueError: no example on any tile, fewer than two classes, or a bad text label.
     """
     control = control or RunControl()
+    options = options or LabelOptions()
     example_indexes = indexes if example_indexes is None else example_indexes
     training, counts = _training_tiles(example_indexes, examples, control)
     given = {c for c in examples.classes if c not in (None, "")}
@@ -95,15 +119,16 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
                                         text, settings)
     validation = example_classifier.validate(training.embeddings, numbers, classes,
                                              training.groups, text, settings)
-    control.report(0.1, f"{counts['used']} examples ({counts['tiles']} tiles) of "
-                        f"{len(classes)} classes: {classifier.method}")
-    record = _record(indexes, classes, words, top_k, min_score, classifier, validation, counts,
-                     settings)
-    written = _write(indexes, classifier, out_path, class_raster_path, top_k, min_score,
-                     record, crs_wkt, raster_names, control)
-    return {"output": str(out_path), "class_raster": class_raster_path, "classes": classes,
-            "text_labels": words, "examples": counts, "classifier": classifier.describe(),
-            "validation": validation, **written}
+    control.report(0.05, f"{counts['used']} examples ({counts['tiles']} tiles) of "
+                         f"{len(classes)} classes: {classifier.method}")
+    scored, refinements = _refined(indexes, classifier, options.refine, control.share(0, 2))
+    record = _record(indexes, classes, words, options, classifier, validation, counts,
+                     settings, refinements)
+    written = _write(indexes, classes, scored, out_path, options, record, control.share(1, 2))
+    return {"output": str(out_path), "class_raster": options.class_raster_path,
+            "classes": classes, "text_labels": words, "examples": counts,
+            "classifier": classifier.describe(), "validation": validation,
+            "refinement": refinements, **written}
 
 
 def sorted_classes(values):
@@ -225,51 +250,67 @@ def _text_vectors(model, classes, words):
     return vectors if named else None
 
 
-def _record(indexes, classes, words, top_k, min_score, classifier, validation, counts,
-            settings):
+def _record(indexes, classes, words, options, classifier, validation, counts, settings,
+            refinements):
     first = indexes[0].provenance
     return {"model_id": first.get("model_id"), "image_encoder": first.get("image_encoder"),
             "job": "label from examples",
             "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes],
             "tiling": first.get("tiling"), "scaling": first.get("scaling"),
-            "parameters": {"labels": classes, "text_labels": words, "top_k": top_k,
-                           "min_score": min_score},
+            "parameters": {"labels": classes, "text_labels": words, **options.describe()},
             "classifier": {**classifier.describe(),
                            "settings": (settings or example_classifier.ClassifierSettings())
                            .describe()},
-            "examples": counts, "validation": validation}
+            "examples": counts, "validation": validation, "refinement": refinements}
 
 
-def _write(indexes, classifier, out_path, class_raster_path, top_k, min_score, record,
-           crs_wkt, raster_names, control):
+def _refined(indexes, classifier, refine, control):
+    """Each raster's (tiles, classes) probabilities, refined with all its tiles when `refine`;
+    and what each refinement did."""
+    scored, refinements = [], []
+    for number, index in enumerate(indexes):
+        share = control.share(number, len(indexes))
+        probabilities = classifier.probabilities(index.embeddings)
+        if refine:
+            share.report(0.1)
+            refinement = transductive.refine(index.embeddings, probabilities)
+            control.check()
+            probabilities = refinement.probabilities
+            refinements.append(refinement.describe())
+            share.report(1.0, refinement_message(refinement, len(index)))
+        scored.append(probabilities)
+    return scored, refinements
+
+
+def _write(indexes, classes, scored, out_path, options, record, control):
     """The polygon layer of every tile (and the first raster's class raster)."""
-    classes = classifier.classes
-    top_k = max(1, min(int(top_k), len(classes)))
-    crs_wkt = indexes[0].crs_wkt if crs_wkt is None else crs_wkt
+    crs_wkt = indexes[0].crs_wkt if options.crs_wkt is None else options.crs_wkt
     several = len(indexes) > 1
-    names = list(raster_names or [i.provenance.get("raster", {}).get("path", "")
-                                  for i in indexes])
+    names = list(options.raster_names or [i.provenance.get("raster", {}).get("path", "")
+                                          for i in indexes])
+    top_k = max(1, min(int(options.top_k), len(classes)))
     fields = label_fields(top_k) + ([("raster", "str")] if several else [])
-    mosaic = _mosaic(indexes[0], len(classes)) if class_raster_path else None
+    mosaic = _mosaic(indexes[0], len(classes)) if options.class_raster_path else None
     counts, total, done = {}, sum(len(i) for i in indexes), 0
     with PolygonWriter(out_path, crs_wkt, fields, "labels", record) as writer:
-        for number, index in enumerate(indexes):
-            for first in range(0, len(index), example_classifier.BLOCK_ROWS):
+        for number, (index, probabilities) in enumerate(zip(indexes, scored)):
+            extra = {"raster": names[number]} if several else {}
+            for first in range(0, len(index), WRITE_CHUNK):
                 control.check()
-                tiles = np.arange(first, min(first + example_classifier.BLOCK_ROWS, len(index)))
-                probabilities = classifier.probabilities(index.embeddings[tiles])
-                best = top_labels(probabilities, classes, top_k, min_score)
-                extra = {"raster": names[number]} if several else {}
-                footprints = _footprints(index, tiles, crs_wkt)
-                for tile, footprint, pairs, row in zip(tiles, footprints, best, probabilities):
+                tiles = np.arange(first, min(first + WRITE_CHUNK, len(index)))
+                rows = probabilities[tiles]
+                best = top_labels(rows, classes, top_k, options.min_score)
+                for tile, footprint, pairs, row in zip(tiles, _footprints(index, tiles, crs_wkt),
+                                                       best, rows):
                     writer.add(footprint, {**label_values(pairs), **extra})
                     counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
                     if mosaic is not None and number == 0:
                         mosaic.add(index.window(tile), row)
                 done += len(tiles)
-                control.report(0.1 + 0.85 * done / max(total, 1))
+                control.report(done / max(total, 1))
         if mosaic is not None:
-            write_class_raster(class_raster_path, mosaic, classes, indexes[0].crs_wkt, record)
+            write_class_raster(options.class_raster_path, mosaic, classes, indexes[0].crs_wkt,
+                               record)
     control.report(1.0, f"{done} tiles labelled")
     return {"label_counts": counts, "tiles": done}
 

@@ -91,11 +91,12 @@ def _score_tiles(tiled, model, vectors, location_weight, control, refine):
         control.report(ENCODING_SHARE)
         refinement = transductive.refine(store.array(), probabilities)
     control.check()
-    control.report(ENCODING_SHARE + 0.05, _refinement_message(refinement, len(windows)))
+    control.report(ENCODING_SHARE + 0.05, refinement_message(refinement, len(windows)))
     return TileScores(windows, refinement.probabilities, batches.counts(), refinement)
 
 
-def _refinement_message(refinement, tiles):
+def refinement_message(refinement, tiles):
+    """The log line of a refinement of `tiles` tiles."""
     if not refinement.ran:
         return "Labels not refined: refinement needs at least 2 tiles and 2 labels"
     return (f"Labels refined with all {tiles} tiles together (transductive): "

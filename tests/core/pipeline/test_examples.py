@@ -60,8 +60,9 @@ def scene_centre(row, col):
 
 
 def test_examples_in_another_crs_label_the_held_out_scenes(tmp_path, default_model, mosaic):
-    """One example of each of four classes (points in WGS 84, a polygon in Web Mercator); the
-    second scene of each class, never an example, gets its class."""
+    """Examples of three classes as points in WGS 84 and a fourth class by its words alone,
+    then one polygon example in Web Mercator with the other classes by their words: the second
+    scene of each class, never an example, gets its class (refined, the default, and not)."""
     path, scenes = mosaic
     first = {}
     for row, col, name in scenes:
@@ -82,25 +83,30 @@ def test_examples_in_another_crs_label_the_held_out_scenes(tmp_path, default_mod
                                    wkt(4326))
     polygons = pipeline.ExampleSet([polygon], names[3:], wkt(3857))
     out, classes = tmp_path / "labels.gpkg", tmp_path / "classes.tif"
-    summary = pipeline.label_from_examples([index], default_model, examples, out,
-                                           text_labels=names[3])  # river: by its words
-    _, _, rows = features(out)
-    by_place = {scene[:2]: r["label"] for scene, r in zip(scenes, rows)}
-    assert summary["classes"] == names and summary["examples"]["used"] == 3
-    for name in names:
-        second = [(r, c) for r, c, n in scenes if n == name and (r, c) != first[name]]
-        assert by_place[second[0]] == name, name
+    for refine in (True, False):
+        summary = pipeline.label_from_examples(
+            [index], default_model, examples, out, text_labels=names[3],  # river: by its words
+            options=pipeline.LabelOptions(refine=refine))
+        _, _, rows = features(out)
+        by_place = {scene[:2]: r["label"] for scene, r in zip(scenes, rows)}
+        assert summary["classes"] == names and summary["examples"]["used"] == 3
+        for name in names:
+            second = [(r, c) for r, c, n in scenes if n == name and (r, c) != first[name]]
+            assert by_place[second[0]] == name, (name, refine)
+        assert len(summary["refinement"]) == (1 if refine else 0)
     record = read_metadata(out)
     assert record["parameters"]["labels"] == names
     assert record["validation"]["method"] == "leave-one-out"
     assert record["classifier"]["classes_with_text"] == names
+    assert record["parameters"]["refine"] is False and record["refinement"] == []
     # the polygon in Web Mercator picks its scene's tile; the other classes come from words
     both = pipeline.label_from_examples([index], default_model, polygons, tmp_path / "p.gpkg",
                                         text_labels=", ".join(names[:3]),
-                                        class_raster_path=classes)
+                                        options=pipeline.LabelOptions(class_raster_path=classes))
     assert both["examples"] == {"given": 1, "used": 1, "outside": 0, "unlabelled": 0,
                                 "tiles": 1}
     assert both["classes"] == ["river"] + names[:3]
+    assert both["refinement"][0]["ran"] and read_metadata(classes)["refinement"]
     dataset = gdal.Open(str(classes))  # keep a reference: bands die with their dataset
     band = dataset.GetRasterBand(1)
     band.GetMetadata()  # GDAL 3.6's GeoTIFF driver reads the .aux.xml sidecar lazily
@@ -120,7 +126,7 @@ def test_integer_classes_with_words_and_a_class_known_by_text(tmp_path, clip_mod
     examples = pipeline.ExampleSet([f"POINT ({x} {y})" for x, y in centres],
                                    ["12", "12", "3", "3", "12", "3"], ids=[5, 6, 7, 8, 9, 10])
     summary = pipeline.label_from_examples([index], clip_model, examples, tmp_path / "l.gpkg",
-                                           text_labels="3=open water, parking lot", top_k=3)
+                                           text_labels="3=open water, parking lot")
     assert summary["classes"] == ["3", "12", "parking lot"]
     assert summary["text_labels"] == {"3": "open water", "parking lot": "parking lot"}
     assert summary["validation"]["per_class"]["12"]["examples"] == 3
@@ -144,7 +150,8 @@ def test_examples_from_one_raster_label_another_in_its_crs(tmp_path, clip_model,
                                    ["roofs", "roofs", "trees", "trees"])
     out = tmp_path / "both.gpkg"
     summary = pipeline.label_from_examples([second, first], clip_model, examples, out,
-                                           raster_names=["17N", "16N"])
+                                           options=pipeline.LabelOptions(
+                                               raster_names=["17N", "16N"]))
     assert summary["tiles"] == len(first) + len(second)
     _, layer, rows = features(out)
     assert layer.GetSpatialRef().GetAuthorityCode(None) == "32617"

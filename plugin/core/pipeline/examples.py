@@ -119,8 +119,8 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
                                         text, settings)
     validation = example_classifier.validate(training.embeddings, numbers, classes,
                                              training.groups, text, settings)
-    control.report(0.05, f"{counts['used']} examples ({counts['tiles']} tiles) of "
-                         f"{len(classes)} classes: {classifier.method}")
+    control.report(0.05, f"Classifier fitted to {counts['used']} examples ({counts['tiles']} "
+                         f"tiles) of {len(classes)} classes: {classifier.method}")
     scored, refinements = _refined(indexes, classifier, options.refine, control.share(0, 2))
     record = _record(indexes, classes, words, options, classifier, validation, counts,
                      settings, refinements)
@@ -292,6 +292,7 @@ def _write(indexes, classes, scored, out_path, options, record, control):
     fields = label_fields(top_k) + ([("raster", "str")] if several else [])
     mosaic = _mosaic(indexes[0], len(classes)) if options.class_raster_path else None
     counts, total, done = {}, sum(len(i) for i in indexes), 0
+    control.report(0.0, f"Writing {total} labelled tiles")
     with PolygonWriter(out_path, crs_wkt, fields, "labels", record) as writer:
         for number, (index, probabilities) in enumerate(zip(indexes, scored)):
             extra = {"raster": names[number]} if several else {}
@@ -311,7 +312,7 @@ def _write(indexes, classes, scored, out_path, options, record, control):
         if mosaic is not None:
             write_class_raster(options.class_raster_path, mosaic, classes, indexes[0].crs_wkt,
                                record)
-    control.report(1.0, f"{done} tiles labelled")
+    control.report(1.0)
     return {"label_counts": counts, "tiles": done}
 
 

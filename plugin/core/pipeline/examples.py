@@ -14,7 +14,6 @@ from .. import example_classifier, transductive
 from .. import labels as label_maths
 from ..example_tiles import locate_examples
 from ..geometry import transform_points
-from ..labels import top_labels
 from ..outputs import PolygonWriter
 from ..run_control import RunControl
 from .label import refinement_message
@@ -30,7 +29,7 @@ class ExampleSet:
 
     Attributes:
         geometries: points or polygons (WKT or ogr geometries) in `crs_wkt`.
-        classes: the class value of each, as text (None or "": an unlabelled example).
+        classes: the class value of each (made text; None or "": an unlabelled example).
         crs_wkt: their CRS (None: each raster's own).
         ids: how the user knows each example (feature ids), for messages (None: 1, 2, ...).
     """
@@ -39,6 +38,10 @@ class ExampleSet:
     classes: list
     crs_wkt: str = None
     ids: list = None
+
+    def __post_init__(self):
+        self.classes = [None if c is None or str(c).strip() == "" else str(c).strip()
+                        for c in self.classes]
 
     def name(self, number):
         """"feature 12 (water)": an example as the user knows it."""
@@ -110,7 +113,7 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
     options = options or LabelOptions()
     example_indexes = indexes if example_indexes is None else example_indexes
     training, counts = _training_tiles(example_indexes, examples, control)
-    given = {c for c in examples.classes if c not in (None, "")}
+    given = {c for c in examples.classes if c is not None}
     classes, words = _classes_and_words(sorted_classes(given), text_labels, class_names_as_text)
     classes, words = _drop_missing(classes, words, set(training.classes), examples, control)
     text = _text_vectors(model, classes, words)
@@ -164,7 +167,7 @@ def _as_number(value):
 
 def _training_tiles(example_indexes, examples, control):
     """The tiles of every labelled example found on a raster; warnings for the others."""
-    labelled = [n for n, c in enumerate(examples.classes) if c not in (None, "")]
+    labelled = [n for n, c in enumerate(examples.classes) if c is not None]
     if len(labelled) < len(examples.classes):
         control.warn(f"{len(examples.classes) - len(labelled)} examples have no class value "
                      "and were not used")
@@ -300,7 +303,7 @@ def _write(indexes, classes, scored, out_path, options, record, control):
                 control.check()
                 tiles = np.arange(first, min(first + WRITE_CHUNK, len(index)))
                 rows = probabilities[tiles]
-                best = top_labels(rows, classes, top_k, options.min_score)
+                best = label_maths.top_labels(rows, classes, top_k, options.min_score)
                 for tile, footprint, pairs, row in zip(tiles, _footprints(index, tiles, crs_wkt),
                                                        best, rows):
                     writer.add(footprint, {**label_values(pairs), **extra})

@@ -351,7 +351,7 @@ def main():
     parser.add_argument("--tiles", type=int, default=1024)
     parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
     parser.add_argument("--skip", default="",
-                        help="comma list of: e2e,refine,mask,query,examples,memory,byo")
+                        help="comma list of: e2e,refine,mask,query,examples,memory,fewshot,byo")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
@@ -396,6 +396,11 @@ def main():
 
         report["search_by_example_latency"] = example_search_latency(
             model, [10_000, 1_000_000])
+    if "fewshot" not in skip:
+        sys.path.insert(0, str(ROOT))
+        from tools.bench_fewshot import report as fewshot_report
+
+        report["label_from_examples"] = fewshot_report(model)
     if "byo" not in skip:
         default = {"bundle": model.bundle.id, "image_size": model.bundle.image.size,
                    "tiles_per_s": report["model_only_tiles_per_s"]}

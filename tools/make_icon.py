@@ -67,6 +67,26 @@ def draw_label(size=64):
     return image
 
 
+def draw_examples(size=64):
+    """Label from examples: the tile grid with two map pins, one a class colour."""
+    image, p = canvas(size)
+    tiles(p, size)
+    p.setPen(QPen(QColor(INK), size / 24))
+    for (x, y), colour in (((0.35, 0.3), "#f6d55c"), ((0.72, 0.62), "#e8590c")):
+        pin = QPainterPath()
+        pin.moveTo(size * x, size * (y + 0.3))
+        pin.lineTo(size * (x - 0.11), size * (y + 0.08))
+        pin.arcTo(QRectF(size * (x - 0.13), size * (y - 0.14), size * 0.26, size * 0.26),
+                  200, -220)
+        pin.closeSubpath()
+        p.setBrush(QColor(colour))
+        p.drawPath(pin)
+        p.setBrush(QColor(INK))
+        p.drawEllipse(QPointF(size * x, size * (y - 0.01)), size * 0.04, size * 0.04)
+    p.end()
+    return image
+
+
 def draw_search(size=64):
     """Text search: a lens over a tile, with lines of text beside it."""
     image, p = canvas(size)
@@ -133,7 +153,8 @@ def draw_models(size=64):
     return image
 
 
-ICONS = {"icon.png": draw, "label.png": draw_label, "search.png": draw_search,
+ICONS = {"icon.png": draw, "label.png": draw_label, "examples.png": draw_examples,
+         "search.png": draw_search,
          "segment.png": draw_segment, "panel.png": draw_panel, "models.png": draw_models}
 
 

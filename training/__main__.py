@@ -19,6 +19,8 @@ VERBS = {
                "export a checkpoint or open_clip model as a bundle"),
     "evaluate": ("evaluate.evaluate", ".venv",
                  "zero-shot, retrieval, kNN and IoU of a bundle, as run"),
+    "fewshot-select": ("evaluate.fewshot_select", ".venv",
+                       "how the few-shot classifier was chosen (AID validation only)"),
     "wiseft": ("wiseft.wiseft", ".venv-train",
                "WiSE-FT: fine-tune, mix with the start, evaluate"),
     "distill": ("distill.distill", ".venv-train",

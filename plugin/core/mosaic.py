@@ -40,25 +40,45 @@ class Mosaic:
 
     def add(self, window, values):
         """Paint a tile's map (any shape, resampled to the tile) over its window."""
+        rows, cols, weight, shape = self._placement(window)
+        values = np.asarray(values, np.float32)
+        if values.ndim == 0:
+            values = np.full((1, 1), float(values), np.float32)
+        tile = resize_bilinear(values, *shape)[: weight.shape[0], : weight.shape[1]]
+        self.sums[rows, cols] += tile * weight
+        self.weights[rows, cols] += weight
+
+    def _placement(self, window):
+        """(row slice, column slice, border weights there, the tile's full grid shape)."""
         r0, c0 = window.row // self.cell, window.col // self.cell
         r_end = max(r0 + 1, math.ceil((window.row + window.height) / self.cell))
         c_end = max(c0 + 1, math.ceil((window.col + window.width) / self.cell))
         r1, c1 = min(self.rows, r_end), min(self.cols, c_end)
-        full_rows, full_cols = r_end - r0, c_end - c0
-        values = np.asarray(values, np.float32)
-        if values.ndim == 0:
-            values = np.full((1, 1), float(values), np.float32)
-        tile = resize_bilinear(values, full_rows, full_cols)[: r1 - r0, : c1 - c0]
-        weight = _border_weight(full_rows, full_cols)[: r1 - r0, : c1 - c0]
-        self.sums[r0:r1, c0:c1] += tile * weight
-        self.weights[r0:r1, c0:c1] += weight
+        shape = (r_end - r0, c_end - c0)
+        weight = _border_weight(*shape)[: r1 - r0, : c1 - c0]
+        return slice(r0, r1), slice(c0, c1), weight, shape
 
     def result(self):
-        """The averaged grid, NaN where no tile was painted."""
+        """The averaged grid (bands first for a VectorMosaic), NaN where no tile was painted."""
         out = np.full_like(self.sums, np.nan)
         painted = self.weights > 0
-        out[painted] = self.sums[painted] / self.weights[painted]
+        out[..., painted] = self.sums[..., painted] / self.weights[painted]
         return out
+
+
+class VectorMosaic(Mosaic):
+    """Like `Mosaic`, for one value a tile in each of `bands` layers (a tile's probability of
+    every label), painted in one step: a grid a label would cost a call a label a tile."""
+
+    def __init__(self, width, height, geotransform, bands, max_side=2048, min_cell=1):
+        super().__init__(width, height, geotransform, max_side, min_cell)
+        self.sums = np.zeros((int(bands), self.rows, self.cols), np.float32)
+
+    def add(self, window, values):
+        """Paint a tile's `bands` values over its window."""
+        rows, cols, weight, _ = self._placement(window)
+        self.sums[:, rows, cols] += np.asarray(values, np.float32)[:, None, None] * weight
+        self.weights[rows, cols] += weight
 
 
 def _border_weight(rows, cols):

@@ -49,6 +49,8 @@ class PolygonWriter:
             raise OSError(f"cannot create a layer in {self.path}: {gdal.GetLastErrorMsg()}")
         for name, kind in fields:
             self.layer.CreateField(ogr.FieldDefn(name, FIELD_TYPES[kind]))
+        # by number: OGR's lookup by name costs more than writing the value
+        self.field_number = {name: number for number, (name, _) in enumerate(fields)}
         if metadata:
             self.layer.SetMetadataItem(METADATA_KEY, json.dumps(metadata, default=str))
         self.definition = self.layer.GetLayerDefn()
@@ -62,7 +64,8 @@ class PolygonWriter:
         feature = ogr.Feature(self.definition)
         feature.SetGeometry(geometry)
         for name, value in values.items():
-            feature.SetField(name, value.item() if isinstance(value, np.generic) else value)
+            feature.SetField(self.field_number[name],
+                             value.item() if isinstance(value, np.generic) else value)
         if self.layer.CreateFeature(feature) != 0:
             raise OSError(f"cannot write to {self.path}: {gdal.GetLastErrorMsg()}")
         self.count += 1

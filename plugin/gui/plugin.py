@@ -13,10 +13,11 @@ TOOLBAR_NAME = "TerraLens"
 # toolbar actions that open an algorithm's Processing dialog: (text, algorithm, icon file)
 ALGORITHM_ACTIONS = (
     ("Label tiles…", "zeroshotlabel", "label.png"),
+    ("Label from examples…", "labelfromexamples", "examples.png"),
     ("Search…", "textsearch", "search.png"),
     ("Segment by prompt…", "promptmask", "segment.png"),
 )
-MULTI_LAYER_INPUT = {"textsearch", "buildindex"}
+MULTI_LAYER_INPUT = {"textsearch", "buildindex", "labelfromexamples"}
 
 
 def plugin_version():

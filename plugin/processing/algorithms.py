@@ -24,11 +24,12 @@ from ..common.result_layers import result_name
 from ..core import pipeline
 from ..core.labels import parse_labels
 from .base import LOCATION_WEIGHT, TerraLensAlgorithm, comma_list
+from .label_parameters import LabelParameters
 
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
 
-class ZeroShotLabel(TerraLensAlgorithm):
+class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
     """Label every tile with the best of the user's labels."""
 
     NAME, DISPLAY = "zeroshotlabel", "Label tiles (zero-shot)"
@@ -45,29 +46,14 @@ class ZeroShotLabel(TerraLensAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             self.LABELS_FILE, self.tr("…or a text file of labels (one a line)"),
             extension="txt", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.TOP_K, self.tr("Top labels kept"), QgsProcessingParameterNumber.Integer, 3,
-            minValue=1, maxValue=3))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_SCORE, self.tr("Minimum score (below: 'unknown')"),
-            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.REFINE, self.tr("Refine labels with the whole raster (transductive)"), True))
+        self.add_top_labels_parameters()
         self.add_area_parameters()
         self.add_advanced(QgsProcessingParameterString(
             self.TEMPLATES, self.tr("Prompt templates, one a line, {} for the label "
                                     "(empty: the model's)"), multiLine=True, optional=True))
         self.add_location_parameter()
         self.add_model_parameters()
-        self.addParameter(QgsProcessingParameterVectorDestination(
-            OUTPUT, self.tr("Labelled tiles"), QgsProcessing.TypeVectorPolygon))
-        # created by default: QGIS 3.22 never enables "Open output file" for an optional
-        # output that starts skipped, even after a file is chosen
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.CLASS_RASTER, self.tr("Class raster (one class number a tile, named by label)"),
-            optional=True, createByDefault=True))
-        self.addOutput(QgsProcessingOutputNumber(
-            self.REFINED_TILES, self.tr("Tiles whose label refinement changed")))
+        self.add_label_outputs()
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         """Refuse a run without labels before it starts (the dialog says why)."""

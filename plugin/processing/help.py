@@ -78,6 +78,48 @@ builds a new index.</p>
 <p>The index files (in the cache folder, by default your user cache) and the tile count.</p>
 <p>Example: <code>qgis_process run terralens:buildindex -- INPUT=a.tif INPUT=b.tif</code></p>
 """,
+    "labelfromexamples": """
+<p>Labels every tile of one or more rasters with classes you teach it by example: digitise a
+few points or polygons on tiles of each class in a vector layer (any CRS; they are reprojected)
+with a field that holds the class, for example <code>class</code> with values
+<code>forest</code>, <code>water</code>, <code>fields</code>. A point picks the tile it falls
+in, a polygon the tiles it mostly covers. The tiles are embedded once and cached (the same
+index as <b>Build search index</b>), so a second run on the same rasters only refits the
+classifier and writes the layer, in seconds.</p>
+<p>How it decides: each class's examples are averaged into a prototype, and a tile gets the
+class whose prototype (and, when the class has words, whose text) it is most like. How much
+the words count is fitted to your examples, so words that describe your classes badly have
+little say. With 8 or more examples in every class a logistic regression is fitted
+instead.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Examples</b> and <b>Class field</b>: the layer and the field with each example's class
+(text or whole numbers). Examples without a class value, or outside every raster, are left out
+and the log says which.</li>
+<li><b>Text labels</b> (optional): words for classes, comma separated. A word that names a
+class gives it that text (<code>forest</code>), <code>3=open water</code> gives class 3 the
+words <code>open water</code>, and any other word adds a class known by its words alone (for
+example <code>parking lot</code> with no example of it).</li>
+<li><b>Use class names as text labels too</b>: a class name with letters in it is also used as
+its text (untick it to label from the examples alone; numbers are never used as text).</li>
+<li><b>Rasters the examples lie on</b> (optional): rasters that hold the examples when they
+are not among the rasters to label, so that examples on one raster can label others.</li>
+<li><b>Top labels kept</b>, <b>Minimum score</b> and <b>Refine labels with the whole
+raster</b> (on by default): as in <b>Label tiles</b>; the classifier's probabilities are the
+starting point of the refinement, one raster at a time.</li>
+</ul>
+<p>At least two classes are needed: examples of two classes, or examples of one and text
+labels for others.</p>
+<h3>Outputs</h3>
+<p>A polygon layer, one square a tile, with <code>label</code>, <code>score</code> and the
+runners-up (<code>raster</code> too when several rasters are labelled), styled by label, in
+the first raster's CRS; optionally a class raster of the first raster. The log and the layer's
+metadata give the number of examples used and their leave-one-out accuracy per class (each
+example classified by a classifier fitted without it); the <code>ACCURACY</code> output gives
+it overall.</p>
+<p>Example: <code>qgis_process run terralens:labelfromexamples -- INPUT=scene.tif
+EXAMPLES=samples.gpkg CLASS_FIELD=class OUTPUT=labels.gpkg</code></p>
+""",
     "textsearch": """
 <p>Finds the tiles of one or more rasters that best match a free-text query, for example
 <code>airplanes parked beside a terminal</code>. The tiles are embedded once (the same index as

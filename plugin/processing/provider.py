@@ -10,9 +10,10 @@ def algorithm_classes():
     """Algorithm classes offered by the provider."""
     from .algorithms import ALGORITHMS
     from .change_algorithm import ChangeDetection
+    from .example_algorithms import LabelFromExamples
     from .example_search_algorithms import SearchByExample
 
-    return ALGORITHMS + [SearchByExample, ChangeDetection]
+    return ALGORITHMS + [LabelFromExamples, SearchByExample, ChangeDetection]
 
 
 class TerraLensProvider(QgsProcessingProvider):

@@ -44,20 +44,21 @@ def test_toolbar_has_the_job_actions_and_the_panel_toggle(plugin, stub_iface, ra
     toolbar = [t for t in stub_iface.window.findChildren(QToolBar)
                if t.windowTitle() == "TerraLens"][0]
     texts = [action.text() for action in toolbar.actions()]
-    assert texts == ["Label tiles…", "Search…", "Segment by prompt…", "Search panel"]
+    assert texts == ["Label tiles…", "Label from examples…", "Search…", "Segment by prompt…",
+                     "Search panel"]
     menu = [action.text() for action in stub_iface.raster_menu["&TerraLens"]]
     assert "Models and settings…" in menu and "About TerraLens" in menu
     assert all(not action.icon().isNull() for action in toolbar.actions())
 
-    toolbar.actions()[3].trigger()
+    toolbar.actions()[4].trigger()
     assert plugin.panel is not None and plugin.panel.isVisibleTo(stub_iface.window)
     assert plugin.panel.selected_rasters() == [("atlanta pan", raster.source())]
     plugin.toggle_panel(False)
     assert not plugin.panel.isVisibleTo(stub_iface.window)
 
 
-@pytest.mark.parametrize("number, algorithm", [(0, "zeroshotlabel"), (1, "textsearch"),
-                                               (2, "promptmask")])
+@pytest.mark.parametrize("number, algorithm", [(0, "zeroshotlabel"), (1, "labelfromexamples"),
+                                               (2, "textsearch"), (3, "promptmask")])
 def test_actions_open_their_dialog_with_the_active_raster(plugin, stub_iface, raster, number,
                                                           algorithm):
     toolbar = [t for t in stub_iface.window.findChildren(QToolBar)
@@ -71,6 +72,7 @@ def test_actions_open_their_dialog_with_the_active_raster(plugin, stub_iface, ra
 
 
 @pytest.mark.parametrize("algorithm, raster_output", [("zeroshotlabel", "CLASS_RASTER"),
+                                                      ("labelfromexamples", "CLASS_RASTER"),
                                                       ("textsearch", "HEATMAP"),
                                                       ("promptmask", "PROBABILITY")])
 def test_optional_rasters_can_be_opened_after_the_run(plugin, raster, algorithm, raster_output):

@@ -14,8 +14,9 @@ def test_every_algorithm_is_listed(qgis_process):
     listing = qgis_process.run_json("list")
     algorithms = listing["providers"]["terralens"]["algorithms"]
     assert sorted(algorithms) == ["terralens:buildindex", "terralens:changedetection",
-                                  "terralens:promptmask", "terralens:searchbyexample",
-                                  "terralens:textsearch", "terralens:zeroshotlabel"]
+                                  "terralens:labelfromexamples", "terralens:promptmask",
+                                  "terralens:searchbyexample", "terralens:textsearch",
+                                  "terralens:zeroshotlabel"]
 
 
 def test_zeroshotlabel_headless_with_json(qgis_process, tmp_path, spacenet, tiny):

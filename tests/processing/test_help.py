@@ -6,8 +6,8 @@ import pytest
 
 def test_every_algorithm_has_help(provider):
     names = sorted(a.name() for a in provider.algorithms())
-    assert names == ["buildindex", "changedetection", "promptmask", "searchbyexample",
-                     "textsearch", "zeroshotlabel"]
+    assert names == ["buildindex", "changedetection", "labelfromexamples", "promptmask",
+                     "searchbyexample", "textsearch", "zeroshotlabel"]
     for algorithm in provider.algorithms():
         assert "Example" in algorithm.shortHelpString()
 

@@ -158,3 +158,15 @@ def _to_unit_rgb(pixels, path):
     if np.issubdtype(pixels.dtype, np.integer):
         return (pixels / np.float32(np.iinfo(pixels.dtype).max)).astype(np.float32)
     return np.clip(pixels, 0.0, 1.0).astype(np.float32)
+
+
+def read_scene_classes(tsv, data_root, split):
+    """The images of one split of a caption table as a classification set (its scene_class
+    column), sorted by path: AID's test images are the few-shot validation set."""
+    scene = {row["image"]: row["scene_class"] for row in _caption_rows(tsv, split)}
+    images = sorted(scene)
+    class_names = sorted(set(scene.values()))
+    number = {name: n for n, name in enumerate(class_names)}
+    return ImageFolder([Path(data_root) / image for image in images],
+                       np.asarray([number[scene[image]] for image in images], np.int64),
+                       class_names)

@@ -1,8 +1,8 @@
 """Evaluate a model bundle as the plugin runs it: zero-shot (inductive and transductive),
-retrieval, kNN and prompt-mask IoU.
+retrieval, kNN, prompt-mask IoU and k-shot labelling from examples.
 
 Usage: `python -m training evaluate --bundle BUNDLE_DIR
-[--tasks zeroshot,transductive,retrieval,knn,iou]
+[--tasks zeroshot,transductive,retrieval,knn,iou,fewshot]
 [--image-size N] [--out results.json]`. It needs no torch: it runs the bundle's ONNX files
 through `terralens.plugin.core.encoders.load_model`. The protocol is /work/shared/data/DATA.md.
 """
@@ -28,8 +28,9 @@ from .data import (
     read_captions,
 )
 from .embed import DEFAULT_CACHE_DIR, Embedder, EmbeddingCache, file_fingerprint
+from .fewshot import few_shot
 
-TASKS = ("zeroshot", "transductive", "retrieval", "knn", "iou")
+TASKS = ("zeroshot", "transductive", "retrieval", "knn", "iou", "fewshot")
 TEMPLATE = "a remote sensing image of a {}."
 # Fixed before any figure was seen; reported beside the single template, never instead.
 ENSEMBLE_TEMPLATES = (
@@ -159,7 +160,7 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
 
     Args:
         bundle_dir: a model bundle folder (bundle.json, image.onnx, text.onnx).
-        tasks: any of "zeroshot", "transductive", "retrieval", "knn", "iou".
+        tasks: any of "zeroshot", "transductive", "retrieval", "knn", "iou", "fewshot".
         image_size: pixels a side fed to the image encoder (None: the bundle's image.size).
         data_root: the folder that holds ucm/, rsscn7/, aid/, scenes/ and the caption tables.
         cache_dir: where image and text embeddings are cached (None: no cache).
@@ -179,7 +180,7 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
     embedder = Embedder(model, bundle.image.size, reader, EmbeddingCache(cache_dir), data_root,
                         progress)
     folders = {}
-    if {"zeroshot", "transductive", "knn"} & set(tasks):
+    if {"zeroshot", "transductive", "knn", "fewshot"} & set(tasks):
         folders = {name: list_image_folder(Path(data_root) / sub, limit)
                    for name, sub in CLASS_SETS.items()}
     results = {}
@@ -193,6 +194,8 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
             results[task] = knn(embedder, folders)
         elif task == "retrieval":
             results[task] = retrieval(embedder, data_root, limit)
+        elif task == "fewshot":
+            results[task] = few_shot(embedder, folders, TEMPLATE)
         else:
             results[task] = prompt_iou(model, data_root, limit)
         results[task]["seconds"] = time.perf_counter() - tic

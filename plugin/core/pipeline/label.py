@@ -4,8 +4,6 @@ By default every tile is embedded first and the labels are then refined with all
 together (`transductive.refine`): tiles that look alike tend to share a label.
 """
 
-import copy
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,11 +12,11 @@ from .. import labels as label_maths
 from .. import location, transductive
 from ..batches import EncodedBatches
 from ..embedding_store import EmbeddingStore
-from ..mosaic import Mosaic
-from ..outputs import PolygonWriter, write_geotiff
+from ..outputs import PolygonWriter
 from ..run_control import RunControl
 from ..tiled_raster import TileSettings, open_tiled
 from ..tiling import window_footprint
+from .label_output import label_fields, label_values, probability_mosaic, write_class_raster
 from .records import provenance
 
 ENCODING_SHARE = 0.9  # of the progress bar; refinement and writing share the rest
@@ -33,9 +31,6 @@ class TileScores:
     probabilities: np.ndarray  # (tiles, labels) float32
     counts: dict
     refinement: transductive.Refinement = None
-# A class raster keeps one probability grid a label; together they hold at most this many
-# cells (two float32 arrays each: 128 MB), whatever the number of labels.
-CLASS_RASTER_CELLS = 2 ** 24
 
 
 def label_raster(raster_path, model, labels, out_path, settings=None, templates=None, top_k=3,
@@ -96,11 +91,12 @@ def _score_tiles(tiled, model, vectors, location_weight, control, refine):
         control.report(ENCODING_SHARE)
         refinement = transductive.refine(store.array(), probabilities)
     control.check()
-    control.report(ENCODING_SHARE + 0.05, _refinement_message(refinement, len(windows)))
+    control.report(ENCODING_SHARE + 0.05, refinement_message(refinement, len(windows)))
     return TileScores(windows, refinement.probabilities, batches.counts(), refinement)
 
 
-def _refinement_message(refinement, tiles):
+def refinement_message(refinement, tiles):
+    """The log line of a refinement of `tiles` tiles."""
     if not refinement.ran:
         return "Labels not refined: refinement needs at least 2 tiles and 2 labels"
     return (f"Labels refined with all {tiles} tiles together (transductive): "
@@ -109,10 +105,10 @@ def _refinement_message(refinement, tiles):
 
 def _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k, min_score, record):
     """The polygon layer (and class raster); returns the number of tiles per best label."""
-    fields = [("label", "str"), ("score", "float")]
-    for rank in range(2, top_k + 1):
-        fields += [(f"label_{rank}", "str"), (f"score_{rank}", "float")]
-    class_mosaics = _class_mosaics(tiled, len(labels)) if class_raster_path else None
+    fields = label_fields(top_k)
+    source = tiled.source
+    class_mosaic = probability_mosaic(source.width, source.height, source.geotransform,
+                                      tiled.tile_px, len(labels)) if class_raster_path else None
     counts = {}
     with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "labels", record) as writer:
         for first in range(0, len(scores.windows), WRITE_CHUNK):
@@ -121,13 +117,12 @@ def _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k, min
             for window, pairs, row in zip(scores.windows[first:first + WRITE_CHUNK], best, rows):
                 writer.add(window_footprint(window, tiled.source.geotransform,
                                             tiled.source.width, tiled.source.height),
-                           _label_fields(pairs))
+                           label_values(pairs))
                 counts[pairs[0][0]] = counts.get(pairs[0][0], 0) + 1
-                if class_mosaics is not None:
-                    for mosaic, value in zip(class_mosaics, row):
-                        mosaic.add(window, value)
-        if class_mosaics is not None:
-            _write_class_raster(class_raster_path, class_mosaics, labels, tiled, record)
+                if class_mosaic is not None:
+                    class_mosaic.add(window, row)
+        if class_mosaic is not None:
+            write_class_raster(class_raster_path, class_mosaic, labels, source.crs_wkt, record)
     return counts
 
 
@@ -143,33 +138,3 @@ def _location_prior(model, tiled, windows, vectors, weight):
         return None
     centres = location.window_centres(windows, tiled.source.geotransform)
     return weight * location.prior_scores(model, centres, tiled.source.crs_wkt, vectors)
-
-
-def _label_fields(pairs):
-    values = {"label": pairs[0][0], "score": pairs[0][1]}
-    for rank, (label, score) in enumerate(pairs[1:], start=2):
-        values[f"label_{rank}"], values[f"score_{rank}"] = label, score
-    return values
-
-
-def _class_mosaics(tiled, label_count):
-    """One coarse probability grid a label: at most 1024 cells a side, and fewer with many
-    labels so that all grids together hold at most CLASS_RASTER_CELLS cells."""
-    source = tiled.source
-    side = max(16, min(1024, int(math.sqrt(CLASS_RASTER_CELLS / max(1, label_count)))))
-    first = Mosaic(source.width, source.height, source.geotransform, max_side=side,
-                   min_cell=max(1, tiled.tile_px // 8))
-    return [first] + [copy.deepcopy(first) for _ in range(label_count - 1)]
-
-
-def _write_class_raster(path, mosaics, labels, tiled, record):
-    """1 + index of the most probable label, 0 where no tile was scored (Byte, or UInt16 for
-    more than 255 labels)."""
-    stack = np.stack([m.result() for m in mosaics])
-    scored = ~np.isnan(stack[0])
-    classes = np.where(scored, np.nanargmax(np.nan_to_num(stack, nan=-1.0), axis=0) + 1, 0)
-    dtype = np.uint8 if len(labels) <= 255 else np.uint16
-    write_geotiff(path, classes.astype(dtype), mosaics[0].geotransform,
-                  tiled.source.crs_wkt, nodata=0,
-                  metadata={**record, "classes": {str(i + 1): n for i, n in enumerate(labels)}},
-                  category_names=["no data"] + list(labels))

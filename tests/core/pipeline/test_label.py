@@ -11,7 +11,7 @@ from terralens.plugin.core import location, pipeline
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_embeddings
 from terralens.plugin.core.outputs import read_metadata
-from terralens.plugin.core.pipeline import label
+from terralens.plugin.core.pipeline import label_output
 from terralens.plugin.core.run_control import Cancelled, RunControl
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 
@@ -194,7 +194,7 @@ def test_more_than_255_labels_make_a_16_bit_class_raster(tmp_path, spacenet, wor
     assert gdal.GetDataTypeName(band.DataType) == "UInt16"
     assert values.max() > 0 and values.max() <= 300
     assert max(dataset.RasterXSize, dataset.RasterYSize) <= math.sqrt(
-        label.CLASS_RASTER_CELLS / 300)  # all 300 grids together stay small
+        label_output.CLASS_RASTER_CELLS / 300)  # all 300 grids together stay small
 
 
 def test_a_single_label_is_warned_about(tmp_path, spacenet, wordpiece_model):

@@ -167,6 +167,9 @@ def test_command_on_a_few_real_images(shared_data, repo_root, tmp_path, capsys):
     sentinel2 = tasks["iou"]["sentinel2"]
     assert sentinel2["half"] == "test" and len(sentinel2["patches"]) == 2
     scores += [v or 0.0 for method in sentinel2["iou"].values() for v in method.values()]
+    for variant in ("examples_only", "examples_and_class_names"):
+        scores += [tasks["fewshot"][d][variant]["1"]["top1"] for d in ("ucm", "rsscn7")]
+        assert "skipped" in tasks["fewshot"]["ucm"][variant]["5"]  # 2 images a class
     assert all(0.0 <= score <= 100.0 for score in scores)
     assert tasks["iou"]["method"] == "dense"
     assert tasks["iou"]["threshold_rule"].startswith("automatic threshold")
@@ -203,3 +206,24 @@ def test_the_evaluate_verb_runs_without_torch_from_any_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: python -m training evaluate")
     assert "--bundle" in done.stdout
+
+
+def test_kshot_draws_fixed_examples_and_scores_the_rest():
+    from training.evaluate.fewshot import draw, few_shot_report
+
+    labels = np.repeat(np.arange(3), 10)
+    first, again = draw(labels, 4, seed=0), draw(labels, 4, seed=0)
+    assert np.array_equal(first, again) and len(first) == 12
+    assert np.bincount(labels[first]).tolist() == [4, 4, 4]
+    assert not np.array_equal(first, draw(labels, 4, seed=1))
+    rng = np.random.default_rng(0)
+    centres = unit(rng.normal(size=(3, 32)))
+    images = unit(centres[labels] + 0.1 * rng.normal(size=(30, 32)))
+    report = few_shot_report(images, labels, ["a", "b", "c"], centres, shots=(1, 16),
+                             seeds=(0, 1))
+    assert sorted(report) == ["examples_and_class_names", "examples_and_class_names_refined",
+                              "examples_only", "examples_only_refined"]
+    for variant in report:
+        assert report[variant]["1"]["top1"] == 100.0
+        assert len(report[variant]["1"]["per_seed"]) == 2
+        assert "skipped" in report[variant]["16"]  # 10 images a class: none left to score

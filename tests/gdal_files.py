@@ -62,3 +62,8 @@ def wide_utm_raster(path):
     arrays = [rng.integers(0, 255, size=(96, 96)) for _ in range(3)]
     return make_tif(path, arrays, epsg=32633,
                     geotransform=(300000.0, 20000.0, 0.0, 5500000.0, 0.0, -20000.0))
+
+
+def ramp(height, width, start=1000, step=1):
+    """A (height, width) float64 ramp of distinct values, row by row."""
+    return (start + step * np.arange(height * width).reshape(height, width)).astype(np.float64)

@@ -4,11 +4,10 @@ import inspect
 
 import numpy as np
 import pytest
-from gdal_files import make_tif
+from gdal_files import make_tif, ramp
 from osgeo import gdal
 
 from terralens.plugin.core.raster import (
-    PIXEL_GEOTRANSFORM,
     RasterError,
     RasterSource,
     TileBatch,
@@ -25,10 +24,6 @@ def scenes(shared_data):
     return {"pan": folder / "spacenet_atlanta_pan.tif",
             "ortho": folder / "ortho_drone_small.tif",
             "s2": folder / "satclip_s2" / "patch_25630.tif"}
-
-
-def ramp(height, width, start=1000, step=1):
-    return (start + step * np.arange(height * width).reshape(height, width)).astype(np.float64)
 
 
 def all_batches(source, *args, **kwargs):
@@ -231,23 +226,6 @@ def test_unreadable_inputs_raise_clear_errors(tmp_path):
             source.count_tiles(8, 8)
         with pytest.raises(RasterError, match="batch_size"):
             next(source.iter_batches(8, 0, 8, 0))
-
-
-def test_complex_raster_is_read_as_its_amplitude(tmp_path):
-    """SAR single-look complex data: |z|, averaged after the amplitude is taken."""
-    amplitude = ramp(16, 16, start=10)
-    phase = np.linspace(0, 20, amplitude.size).reshape(amplitude.shape)
-    path = tmp_path / "slc.tif"
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), 16, 16, 1, gdal.GDT_CFloat32)
-    ds.GetRasterBand(1).WriteArray(amplitude * np.exp(1j * phase))
-    ds = None
-    with RasterSource(path, value_range=(0, 1000)) as source:
-        assert source.data_type == "Float32" and source.geotransform == PIXEL_GEOTRANSFORM
-        pixels, valid = read_window(source, Window(0, 0, 16, 16), 16)
-        assert valid.all()
-        np.testing.assert_allclose(pixels[0] * 1000, amplitude, rtol=1e-5)
-        shrunk, _ = read_window(source, Window(0, 0, 16, 16), 8)  # mean of amplitudes
-        np.testing.assert_allclose(shrunk[0, 0, 0] * 1000, amplitude[:2, :2].mean(), rtol=1e-5)
 
 
 def test_raster_without_georeferencing_is_placed_as_qgis_places_it(tmp_path):

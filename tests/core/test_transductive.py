@@ -2,28 +2,10 @@
 
 import numpy as np
 import pytest
+from synthetic_embeddings import accuracy, clustered, unit
 
 from terralens.plugin.core import knn_graph, transductive
 from terralens.plugin.core.labels import label_probabilities
-
-
-def unit(vectors):
-    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def clustered(tiles, labels, dim, spread, text_noise, seed):
-    """Tiles around one centre a label (clear clusters), and label texts that point only
-    roughly at the centres, so the inductive labels are often wrong."""
-    rng = np.random.default_rng(seed)
-    centres = unit(rng.standard_normal((labels, dim)))
-    truth = np.arange(tiles) % labels
-    tiles_vectors = unit(centres[truth] + spread * rng.standard_normal((tiles, dim)) / dim ** .5)
-    texts = unit(centres + text_noise * rng.standard_normal((labels, dim)) / dim ** .5)
-    return tiles_vectors, texts, truth
-
-
-def accuracy(probabilities, truth):
-    return float(np.mean(np.argmax(probabilities, axis=1) == truth))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -99,38 +81,3 @@ def test_hundred_thousand_tiles():
     assert result.ran and not result.exact_graph
     assert result.probabilities.shape == (100_000, 4)
     assert accuracy(result.probabilities, truth) >= accuracy(inductive, truth)
-
-
-def test_exact_graph_matches_brute_force():
-    tiles = unit(np.random.default_rng(8).standard_normal((300, 12)))
-    graph = knn_graph.knn_graph(tiles, 3)
-    similarity = tiles @ tiles.T
-    np.fill_diagonal(similarity, -np.inf)
-    expected = np.argsort(-similarity, axis=1, kind="stable")[:, :3]
-    np.testing.assert_array_equal(graph.neighbours, expected)
-    np.testing.assert_allclose(graph.weights, np.maximum(
-        np.take_along_axis(similarity, expected, 1), 0), atol=1e-6)
-
-
-def test_clustered_graph_finds_most_true_neighbours():
-    tiles, _, _ = clustered(20_000, 40, 16, spread=0.6, text_noise=0.0, seed=9)
-    graph = knn_graph.knn_graph(tiles, 3, exact_limit=0)
-    rows = np.arange(0, len(tiles), 97)
-    similarity = tiles[rows] @ tiles.T
-    similarity[np.arange(len(rows)), rows] = -np.inf
-    expected = np.argsort(-similarity, axis=1)[:, :3]
-    recall = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(graph.neighbours[rows],
-                                                                 expected)])
-    assert recall > 0.9
-
-
-def test_propagate_is_w_plus_w_transposed():
-    tiles = unit(np.random.default_rng(10).standard_normal((50, 6)))
-    graph = knn_graph.knn_graph(tiles, 3)
-    dense = np.zeros((50, 50))
-    for row in range(50):
-        for column, weight in zip(graph.neighbours[row], graph.weights[row]):
-            dense[row, column] += weight
-    values = np.random.default_rng(11).random((4, 50)).astype(np.float32)  # label-major
-    np.testing.assert_allclose(graph.propagate(values), values @ (dense + dense.T).T,
-                               rtol=1e-5, atol=1e-6)

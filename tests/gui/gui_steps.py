@@ -35,3 +35,20 @@ def result_layers():
     """The layers of the TerraLens results group, top first."""
     group = QgsProject.instance().layerTreeRoot().findGroup(GROUP_NAME)
     return [] if group is None else [node.layer() for node in group.findLayers()]
+
+
+def wait_for_task(panel):
+    """Wait until the panel's running task ends (it must have started)."""
+    assert panel.task is not None, panel.status.text()
+    wait_for(lambda: panel.task is None)
+
+
+def centres(layer):
+    """The centres of a layer's features, rounded to the centimetre."""
+    return {(round(f.geometry().centroid().asPoint().x(), 2),
+             round(f.geometry().centroid().asPoint().y(), 2)) for f in layer.getFeatures()}
+
+
+def rounded(point):
+    """(x, y) rounded to the centimetre."""
+    return round(point[0], 2), round(point[1], 2)

@@ -1,6 +1,5 @@
 """Zero-shot labelling of a whole raster (pipeline.label_raster) on real and small GeoTIFFs."""
 
-import math
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from terralens.plugin.core import location, pipeline
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_embeddings
 from terralens.plugin.core.outputs import read_metadata
-from terralens.plugin.core.pipeline import label_output
 from terralens.plugin.core.run_control import Cancelled, RunControl
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 
@@ -181,20 +179,6 @@ def test_one_tile_is_not_refined(tmp_path, ortho, wordpiece_model):
     summary = pipeline.label_raster(ortho, wordpiece_model, LABELS, tmp_path / "one.gpkg",
                                     TileSettings(tile_size=64, gsd_m=2.0))
     assert summary["tiles_encoded"] == 1 and not summary["refinement"]["ran"]
-
-
-def test_more_than_255_labels_make_a_16_bit_class_raster(tmp_path, spacenet, wordpiece_model):
-    labels = [f"class {n}" for n in range(300)]
-    classes = tmp_path / "classes.tif"
-    pipeline.label_raster(spacenet, wordpiece_model, labels, tmp_path / "l.gpkg",
-                          TileSettings(tile_size=128), class_raster_path=classes)
-    dataset = gdal.Open(str(classes))
-    band = dataset.GetRasterBand(1)
-    values = band.ReadAsArray()
-    assert gdal.GetDataTypeName(band.DataType) == "UInt16"
-    assert values.max() > 0 and values.max() <= 300
-    assert max(dataset.RasterXSize, dataset.RasterYSize) <= math.sqrt(
-        label_output.CLASS_RASTER_CELLS / 300)  # all 300 grids together stay small
 
 
 def test_a_single_label_is_warned_about(tmp_path, spacenet, wordpiece_model):

@@ -134,9 +134,15 @@ def bench_mosaic(qgis, raster, work, gsds, with_default=True):
     return result
 
 
-def run(sets, out_dir=OUT, validation=False):
-    """The benchmark (or the validation) as a dict, mosaics built into `out_dir` if missing."""
+def run(sets, out_dir=OUT, validation=False, grid=None, resolutions=None):
+    """The benchmark (or the validation) as a dict, mosaics built into `out_dir` if missing.
+
+    `grid` replaces the grid of ground sample distances (every value run, no default run);
+    `resolutions` keeps only those mosaics (metres).
+    """
     paths = ensure_mosaics(sets, out_dir)
+    if resolutions:
+        paths = {key: path for key, path in paths.items() if key[1] in resolutions}
     report = {"protocol": __doc__.split("\n\n")[1].replace("\n", " "),
               "grid_m": list(GRID_M) if not validation else None,
               "validation_upsampling": list(VALIDATION_UPSAMPLING) if validation else None,
@@ -146,9 +152,12 @@ def run(sets, out_dir=OUT, validation=False):
         qgis = QgisProcess(Path(work) / "home", ROOT)
         qgis.enable_plugin()
         for (name, resolution), raster in paths.items():
-            gsds = ([resolution / u for u in VALIDATION_UPSAMPLING] if validation
-                    else grid_for(resolution))
-            result = bench_mosaic(qgis, raster, work, gsds, with_default=not validation)
+            if validation:
+                gsds = [resolution / u for u in VALIDATION_UPSAMPLING]
+            else:
+                gsds = list(grid) if grid else grid_for(resolution)
+            result = bench_mosaic(qgis, raster, work, gsds,
+                                  with_default=not (validation or grid))
             report["results"].setdefault(name, {})[f"{resolution:g}m"] = result
     report["seconds"] = round(time.perf_counter() - start, 1)
     return report
@@ -161,8 +170,17 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=OUT, help="where the mosaics are cached")
     parser.add_argument("--validation", action="store_true",
                         help="label at raster pixel / each candidate enlargement instead")
+    parser.add_argument("--grid", help="comma list of ground sample distances to run instead "
+                                       "of the grid (no default run), e.g. 0.6 for the old "
+                                       "fixed default")
+    parser.add_argument("--resolutions", help="comma list of mosaic resolutions (m) to run")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.sets.split(","), args.out, args.validation), indent=2))
+    print(json.dumps(run(args.sets.split(","), args.out, args.validation, _numbers(args.grid),
+                         _numbers(args.resolutions)), indent=2))
+
+
+def _numbers(text):
+    return [float(v) for v in text.split(",")] if text else None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Tile settings, and a raster opened for a model with them: tile size, scale, windows, encoder."""
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from osgeo import ogr
 
@@ -22,7 +22,8 @@ class TileSettings:
         tile_size: model pixels a tile (None: the bundle's default).
         gsd_m: metres of ground a model pixel (None: automatic, chosen from the raster's pixel
             size within the model's range, or the bundle's `gsd_m` for a bundle without one;
-            0: the raster's own pixels). `open_tiled` fills in the scale it chose.
+            0: the raster's own pixels). `open_tiled` keeps it as asked and gives the scale it
+            chose as `TiledRaster.scale`.
         overlap: share of a tile shared with its neighbour, 0 <= overlap < 1.
         bands: 1-based raster band numbers feeding the model's bands, as a list or as text
             such as "4,3,2" (None: automatic); `resolved` turns text into the list.
@@ -111,7 +112,6 @@ def open_tiled(path, model, settings):
                          raster_scale(whole, settings, bundle, spec).tile_px)
     source = RasterSource(path, value_range=settings.value_range, area=area, **options)
     scale = raster_scale(source, settings, bundle, spec)
-    settings = replace(settings, gsd_m=scale.gsd_m)
     tile_px = scale.tile_px
     check_tile_fits(source, tile_px)
     overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
@@ -121,7 +121,7 @@ def open_tiled(path, model, settings):
     if not windows:
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
-    warnings = scale_warnings(scale) + tiling_warnings(source, settings, tile_px, spec.size)
+    warnings = scale_warnings(scale) + tiling_warnings(source, scale, spec.size)
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
                        encoder=model.image_for(spec.name), warnings=warnings, scale=scale)
 
@@ -174,14 +174,15 @@ def check_tile_fits(source, tile_px):
             "or the ground sample distance (0: the raster's own pixels)")
 
 
-def tiling_warnings(source, settings, tile_px, input_px):
-    """Warnings about a tiling that makes results describe far more than a tile should."""
-    largest = max(source.width, source.height)
+def tiling_warnings(source, scale, input_px):
+    """Warnings about a tiling (`scale.Scale`) that makes results describe far more than a tile
+    should."""
+    largest, tile_px = max(source.width, source.height), scale.tile_px
     if tile_px >= largest and largest > 2 * input_px:
-        gsd = (f"{settings.gsd_m:.3g} m a model pixel" if settings.gsd_m
+        gsd = (f"{scale.model_pixel_m:.3g} m a model pixel" if scale.gsd_m
                else "the raster's own pixels")
         return [f"the whole raster ({source.width} x {source.height} pixels) fits in one tile "
-                f"of {tile_px} x {tile_px} raster pixels ({settings.tile_size} model pixels at "
+                f"of {tile_px} x {tile_px} raster pixels ({scale.tile_size} model pixels at "
                 f"{gsd}), so every result describes the whole raster: set a smaller Ground "
                 "sample distance (0 = the raster's own pixels) or Tile size for finer results"]
     return []

@@ -77,7 +77,8 @@ def test_sentinel2_true_colour_is_enlarged_at_most_1_5_times(scaled, shared_data
         tiled = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb"))
         assert tiled.scale.raster_gsd_m == pytest.approx(10.0, rel=1e-3)
         assert tiled.tile_px == 85 and tiled.scale.how == "automatic"
-        assert tiled.settings.gsd_m == pytest.approx(10 / 1.5)
+        assert tiled.scale.gsd_m == pytest.approx(10 / 1.5)
+        assert tiled.settings.gsd_m is None  # kept as asked: automatic
         assert_no_blur(tiled)
         # the 12-band encoder keeps the 10 m it was distilled at; the old default is refused
         own = open_tiled(path, scaled, TileSettings())

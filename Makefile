@@ -12,7 +12,7 @@ export QT_QPA_PLATFORM ?= offscreen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-evaluate test-training demo bench zip lint clean
+.PHONY: setup qgis test test-core test-qgis test-headless test-packaging test-evaluate test-training demo bench bench-scale zip lint clean
 
 setup: qgis $(VENV)/.stamp $(TRAIN_VENV)/.stamp .pkg/terralens .pkg/training models
 
@@ -85,6 +85,10 @@ demo: setup
 
 bench: setup
 	$(PY) tools/bench.py
+
+# Only the scale benchmark (also part of `make bench`): mosaics at 2-30 m, default vs a grid.
+bench-scale: setup
+	$(PY) tools/scale_bench.py
 
 zip:
 	$(PY) tools/make_zip.py --out dist/terralens-$(VERSION).zip

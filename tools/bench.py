@@ -351,7 +351,8 @@ def main():
     parser.add_argument("--tiles", type=int, default=1024)
     parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
     parser.add_argument("--skip", default="",
-                        help="comma list of: e2e,refine,mask,query,examples,memory,fewshot,byo")
+                        help="comma list of: e2e,refine,mask,query,examples,memory,fewshot,byo,"
+                             "scale")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
@@ -405,6 +406,9 @@ def main():
         default = {"bundle": model.bundle.id, "image_size": model.bundle.image.size,
                    "tiles_per_s": report["model_only_tiles_per_s"]}
         report["byo_models"] = byo_models(default, args.batch)
+    if "scale" not in skip:  # accuracy of the automatic scale (tools/scale_bench.py)
+        import scale_bench
+        report["scale"] = scale_bench.run(["ucm", "rsscn7"])
     print(json.dumps(report, indent=2))
 
 

@@ -26,8 +26,9 @@ class EncodedBatches:
         read, self.tiles_encoded = 0, 0
         for warning in tiled.warnings:
             control.warn(warning)
+        scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
         control.report(0.0, f"Encoding {tiled.windows_total} tiles of {tiled.tile_px} x "
-                            f"{tiled.tile_px} pixels")
+                            f"{tiled.tile_px} pixels{scale}")
         for batch in read_ahead(batches, depth=2):
             control.check()
             if self.dense:

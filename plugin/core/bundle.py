@@ -2,7 +2,8 @@
 
 A bundle is a folder holding `bundle.json`, `image.onnx`, `text.onnx`, tokenizer files and a
 `MODEL_CARD.md`; optionally image encoders for other band sets (`sensors`, e.g. panchromatic or
-Sentinel-2, often a small band adapter in front of `image.onnx`) and a location encoder.
+Sentinel-2, often a small band adapter in front of `image.onnx`), a location encoder and the
+range of ground scales the model knows (`scale`).
 `Bundle.to_dict` writes exactly the keys `Bundle.from_dict` reads, so writer and reader cannot
 drift apart (the `tiles_size` / `tile_size` bug of other plugins).
 """
@@ -13,15 +14,18 @@ from pathlib import Path
 
 from .atomic import atomic_write_text
 
-SCHEMA_VERSION = 2
-# Version 1 bundles (no `sensors`, no `location`) read unchanged.
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+# Version 1 bundles (no `sensors`, no `location`) and version 2 bundles (no `scale`) read
+# unchanged; a bundle without `scale` is tiled at its `gsd_m` whatever the raster.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 BUNDLE_FILE = "bundle.json"
 TOKENIZER_TYPES = ("wordpiece", "clip_bpe")
 # Vocabularies shared by many models (CLIP's BPE merges, BERT's uncased WordPiece) ship once
 # with the core; a bundle names them as "builtin:<file>" instead of carrying a copy.
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_VOCAB_DIR = Path(__file__).resolve().parent / "tokenizers" / "data"
+# Enlarging a raster pixel into more model pixels than this shows the model blur, not detail.
+DEFAULT_MAX_UPSAMPLING = 2.0
 
 
 class BundleError(ValueError):
@@ -86,6 +90,40 @@ class LocationSpec:
 
 
 @dataclass
+class ScaleSpec:
+    """The ground scales a model knows, in metres of ground a model pixel (tile side / tile size).
+
+    With the ground sample distance left automatic the plugin tiles a raster at the finest
+    scale in `gsd_range_m` (no finer than the bundle's or encoder's `gsd_m`) that enlarges a
+    raster pixel at most `max_upsampling` times. `gsd_range_m` is what the encoder was trained
+    and evaluated at (`trained_gsd_m`, `evaluated_gsd_m`); `source` says how it was found.
+    """
+
+    gsd_range_m: list
+    max_upsampling: float = DEFAULT_MAX_UPSAMPLING
+    trained_gsd_m: list = None
+    evaluated_gsd_m: list = None
+    source: str = ""
+
+    def problems(self):
+        """What is wrong with the values, as a list of sentences (empty: nothing)."""
+        problems = []
+        for key in ("gsd_range_m", "trained_gsd_m", "evaluated_gsd_m"):
+            value = getattr(self, key)
+            if value is None and key != "gsd_range_m":
+                continue
+            if (not isinstance(value, (list, tuple)) or len(value) != 2
+                    or not all(isinstance(v, (int, float)) and v > 0 for v in value)
+                    or value[0] > value[1]):
+                problems.append(f"scale.{key} must be [finest, coarsest], two positive numbers "
+                                f"of metres a model pixel; got {value!r}")
+        if not isinstance(self.max_upsampling, (int, float)) or self.max_upsampling < 1:
+            problems.append(f"scale.max_upsampling must be at least 1, got "
+                            f"{self.max_upsampling!r}")
+        return problems
+
+
+@dataclass
 class Bundle:
     """A model bundle: encoders, tokenizer and the defaults the plugin runs it with."""
 
@@ -101,6 +139,7 @@ class Bundle:
     provenance: dict = field(default_factory=dict)
     sensors: list = field(default_factory=list)  # ImageSpec of encoders for other band sets
     location: LocationSpec = None
+    scale: ScaleSpec = None  # None: every raster is tiled at `gsd_m` (bundles before schema 3)
     schema_version: int = SCHEMA_VERSION
     folder: Path = None  # where it was loaded from; not serialised
 
@@ -135,8 +174,9 @@ class Bundle:
         data.pop("folder")
         if not self.sensors:
             data.pop("sensors")
-        if self.location is None:
-            data.pop("location")
+        for key in ("location", "scale"):
+            if getattr(self, key) is None:
+                data.pop(key)
         return data
 
     @classmethod
@@ -160,10 +200,12 @@ class Bundle:
             sensors = [_build(ImageSpec, item, f"sensors[{i}]") for i, item in enumerate(sensors)]
             location = data.get("location")
             location = None if location is None else _build(LocationSpec, location, "location")
-            nested = ("image", "text", "sensors", "location")
+            scale = data.get("scale")
+            scale = None if scale is None else _build(ScaleSpec, scale, "scale")
+            nested = ("image", "text", "sensors", "location", "scale")
             top = {k: v for k, v in data.items() if k not in nested}
             bundle = cls(image=image, text=text, sensors=sensors, location=location,
-                         folder=folder, **top)
+                         scale=scale, folder=folder, **top)
         except KeyError as err:
             raise BundleError(f"bundle.json lacks the key {err}") from None
         except TypeError as err:
@@ -192,6 +234,8 @@ class Bundle:
             problems.append("text.context_length must be at least 2")
         if "{}" not in self.prompt_template:
             problems.append("prompt_template must contain '{}' where the label goes")
+        if self.scale is not None:
+            problems += self.scale.problems()
         if problems:
             raise BundleError("bundle.json is invalid: " + "; ".join(problems))
 

@@ -15,6 +15,7 @@ from .raster_scaling import (
     sample_read_size,
     stretch_from_sample,
 )
+from .scale import tile_pixels
 from .tiling import (
     pixel_size_xy_m,
     pixel_to_map,
@@ -275,9 +276,7 @@ def read_window(source, window, out_size, resample=None):
 
 def tile_px_for_gsd(source, tile_size, gsd_m):
     """Raster pixels covering `tile_size` model pixels at `gsd_m` metres (<= 0: native pixels)."""
-    if gsd_m is None or gsd_m <= 0:
-        return int(tile_size)
-    return max(1, int(round(tile_size * gsd_m / source.pixel_size_m)))
+    return tile_pixels(tile_size, gsd_m, source.pixel_size_m)
 
 
 def open_dataset(path):

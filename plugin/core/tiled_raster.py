@@ -1,12 +1,13 @@
-"""Tile settings, and a raster opened for a model with them: tile size, windows, encoder."""
+"""Tile settings, and a raster opened for a model with them: tile size, scale, windows, encoder."""
 
 from dataclasses import dataclass, field
 
 from osgeo import ogr
 
 from .geometry import polygon_from_ring
-from .raster import RasterError, RasterSource, open_dataset, tile_px_for_gsd
+from .raster import RasterError, RasterSource, open_dataset
 from .raster_bands import AUTO, choose_image_spec, parse_band_mapping
+from .scale import choose_scale, scale_warnings
 from .tiling import extent_pixel_box, window_footprint
 
 # A raster must have at least this many pixels a side, and fill at least 1/this of a tile's side.
@@ -19,7 +20,10 @@ class TileSettings:
 
     Attributes:
         tile_size: model pixels a tile (None: the bundle's default).
-        gsd_m: metres a model pixel (None: the bundle's default; 0: the raster's own pixels).
+        gsd_m: metres of ground a model pixel (None: automatic, chosen from the raster's pixel
+            size within the model's range, or the bundle's `gsd_m` for a bundle without one;
+            0: the raster's own pixels). `open_tiled` keeps it as asked and gives the scale it
+            chose as `TiledRaster.scale`.
         overlap: share of a tile shared with its neighbour, 0 <= overlap < 1.
         bands: 1-based raster band numbers feeding the model's bands, as a list or as text
             such as "4,3,2" (None: automatic); `resolved` turns text into the list.
@@ -44,14 +48,18 @@ class TileSettings:
     encoder: str = None
 
     def resolved(self, bundle, spec=None):
-        """A copy with the bundle's (and its image encoder `spec`'s) defaults filled in, checked."""
+        """A copy with the bundle's defaults filled in, checked; `gsd_m` stays None when it is
+        automatic (`open_tiled` chooses it for the raster, see `scale.choose_scale`)."""
         tile_size = int(self.tile_size or bundle.tile_size)
-        default_gsd = bundle.gsd_m if spec is None or spec.gsd_m is None else spec.gsd_m
-        gsd_m = default_gsd if self.gsd_m is None else float(self.gsd_m)
+        gsd_m = None if self.gsd_m is None else float(self.gsd_m)
         if not 0.0 <= float(self.overlap) < 1.0:
             raise ValueError(f"overlap is a share of the tile, 0 to below 1; got {self.overlap}")
         if tile_size < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile_size}")
+        if gsd_m is not None and gsd_m < 0:
+            raise ValueError(f"ground sample distance must be 0 (the raster's own pixels) or "
+                             f"more, got {gsd_m}; leave it empty (-1 in Processing) for "
+                             "automatic")
         return TileSettings(tile_size, gsd_m, float(self.overlap),
                             parse_band_mapping(self.bands), self.value_range,
                             self.valid_fraction, max(1, int(self.batch_size)), self.extent,
@@ -65,9 +73,15 @@ class TileSettings:
                 "area_wkt": self.area_wkt, "encoder": self.encoder}
 
 
+def preferred_gsd(bundle, spec=None):
+    """The bundle's `gsd_m`, or its image encoder `spec`'s when that has its own."""
+    return bundle.gsd_m if spec is None or spec.gsd_m is None else spec.gsd_m
+
+
 @dataclass
 class TiledRaster:
-    """A raster opened for a model, with its tile size in raster pixels and its image encoder."""
+    """A raster opened for a model, with its tile size in raster pixels, the scale it is tiled
+    at (`scale.Scale`) and its image encoder."""
 
     source: RasterSource
     settings: TileSettings
@@ -76,6 +90,7 @@ class TiledRaster:
     windows: list = field(default_factory=list)
     encoder: object = None  # the model's ImageEncoder that fits the raster's bands
     warnings: list = field(default_factory=list)  # what the user should know about the tiling
+    scale: object = None  # the scale.Scale tiles are read at
 
     @property
     def windows_total(self):
@@ -94,9 +109,10 @@ def open_tiled(path, model, settings):
     if settings.extent is not None:  # sizes only: a given value range reads no pixel
         whole = RasterSource(path, value_range=(0.0, 1.0), **options)
         area = work_area(whole, settings.extent,
-                         tile_px_for_gsd(whole, settings.tile_size, settings.gsd_m))
+                         raster_scale(whole, settings, bundle, spec).tile_px)
     source = RasterSource(path, value_range=settings.value_range, area=area, **options)
-    tile_px = tile_px_for_gsd(source, settings.tile_size, settings.gsd_m)
+    scale = raster_scale(source, settings, bundle, spec)
+    tile_px = scale.tile_px
     check_tile_fits(source, tile_px)
     overlap_px = min(tile_px - 1, int(round(tile_px * settings.overlap)))
     windows = source.windows(tile_px, overlap_px, settings.extent)
@@ -105,9 +121,15 @@ def open_tiled(path, model, settings):
     if not windows:
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
+    warnings = scale_warnings(scale) + tiling_warnings(source, scale, spec.size)
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
-                       encoder=model.image_for(spec.name),
-                       warnings=tiling_warnings(source, settings, tile_px, spec.size))
+                       encoder=model.image_for(spec.name), warnings=warnings, scale=scale)
+
+
+def raster_scale(source, settings, bundle, spec):
+    """The scale.Scale `source` is tiled at with resolved `settings` (automatic or given)."""
+    return choose_scale(source.pixel_size_m, settings.tile_size, settings.gsd_m,
+                        preferred_gsd(bundle, spec), bundle.scale)
 
 
 def work_area(source, extent, tile_px):
@@ -152,14 +174,15 @@ def check_tile_fits(source, tile_px):
             "or the ground sample distance (0: the raster's own pixels)")
 
 
-def tiling_warnings(source, settings, tile_px, input_px):
-    """Warnings about a tiling that makes results describe far more than a tile should."""
-    largest = max(source.width, source.height)
+def tiling_warnings(source, scale, input_px):
+    """Warnings about a tiling (`scale.Scale`) that makes results describe far more than a tile
+    should."""
+    largest, tile_px = max(source.width, source.height), scale.tile_px
     if tile_px >= largest and largest > 2 * input_px:
-        gsd = (f"{settings.gsd_m:g} m a model pixel" if settings.gsd_m
+        gsd = (f"{scale.model_pixel_m:.3g} m a model pixel" if scale.gsd_m
                else "the raster's own pixels")
         return [f"the whole raster ({source.width} x {source.height} pixels) fits in one tile "
-                f"of {tile_px} x {tile_px} raster pixels ({settings.tile_size} model pixels at "
+                f"of {tile_px} x {tile_px} raster pixels ({scale.tile_size} model pixels at "
                 f"{gsd}), so every result describes the whole raster: set a smaller Ground "
                 "sample distance (0 = the raster's own pixels) or Tile size for finer results"]
     return []

@@ -86,6 +86,10 @@ def _rows(pairs):
 def describe_bundle(bundle, default=False):
     """HTML: id, sizes, tiling, encoders, then evaluation figures and training facts."""
     gsd = f"{bundle.gsd_m:g} m/pixel" if bundle.gsd_m else "the raster's own pixels"
+    if bundle.scale is not None:
+        low, high = bundle.scale.gsd_range_m
+        gsd = (f"{low:g} to {high:g} m/pixel, chosen for each raster (pixels enlarged at most "
+               f"{bundle.scale.max_upsampling:g}x)")
     facts = [("id", bundle.id), ("name", bundle.name or "-"), ("folder", bundle.folder),
              ("embedding size", bundle.embedding_dim),
              ("tile size", f"{bundle.tile_size} pixels at {gsd}"),

@@ -92,7 +92,9 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             TILE_SIZE, self.tr("Tile size in model pixels (0: the model's default)"),
             QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=4096))
         self.add_advanced(QgsProcessingParameterNumber(
-            GSD, self.tr("Ground sample distance in m/pixel (-1: the model's; 0: the raster's)"),
+            GSD, self.tr("Ground sample distance, metres of ground a model pixel shows "
+                         "(-1: automatic, from the raster and the model; 0: the raster's own "
+                         "pixels)"),
             QgsProcessingParameterNumber.Double, -1.0, minValue=-1.0))
         self.add_advanced(QgsProcessingParameterNumber(
             OVERLAP, self.tr("Tile overlap (%)"), QgsProcessingParameterNumber.Double, 0.0,

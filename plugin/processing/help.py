@@ -1,11 +1,23 @@
 """Help texts of the TerraLens algorithms, written for GIS analysts (HTML for the toolbox)."""
 
 COMMON = """
-<h3>Tiles and bands (advanced parameters)</h3>
-<p>The raster is cut into square tiles. <b>Tile size</b> and <b>ground sample distance</b> default
-to the model's own (what it was trained on); tiles are resampled to them. 0 as ground sample
-distance keeps the raster's own pixels. <b>Overlap</b> makes neighbouring tiles share a part.
-Single-band rasters are repeated to red, green and blue; with more bands the first three (or the
+<h3>Tiles and scale (advanced parameters)</h3>
+<p>The raster is cut into square tiles, and the model looks at each tile as a small image of
+<b>Tile size</b> model pixels (128 for the default model). The <b>ground sample distance</b> is
+how many metres of ground one model pixel shows, so it sets how much ground a tile covers: 128
+pixels at 5 m make tiles of 640 m. A model recognises scenes at the scales it was trained on,
+and it cannot see detail that the raster does not have. So by default (-1) TerraLens chooses
+the scale for each raster: the finest scale the model knows that enlarges a raster pixel at
+most 1.5 times (the model records the scales it knows and that limit). With the default model a
+0.3 m aerial photo is read at 0.6 m (tiles of 77 m), a 10 m Sentinel-2 true-colour image at
+6.6 m (tiles of 850 m) and a 30 m Landsat image at 20 m (tiles of 2.6 km); it knows 0.6 to
+37.5 m. The log and the metadata of the results give the scale
+and tile size used. A raster much coarser than the model knows, or a ground sample distance
+that blows pixels up into blur or lies far outside the model's scales, gets a warning that says
+what to change. Type a ground sample distance to choose the scale yourself, or 0 to keep
+the raster's own pixels. <b>Overlap</b> makes neighbouring tiles share a part.</p>
+<h3>Bands and values (advanced parameters)</h3>
+<p>Single-band rasters are repeated to red, green and blue; with more bands the first three (or the
 ones tagged red/green/blue) are used, or give <b>Bands</b> as <code>4,3,2</code> (Sentinel-2 true
 colour). 8-bit values are used as they are; 16-bit and float rasters get a 2-98 % stretch
 unless you give a <b>value range</b> such as <code>0,3000</code>. Tiles with less valid area than

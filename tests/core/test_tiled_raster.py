@@ -1,9 +1,14 @@
 """Tile settings resolved against a bundle, and rasters opened for a model with them."""
 
+import json
+
 import numpy as np
 import pytest
 from gdal_files import make_tif
+from osgeo import gdal, osr
 
+from terralens.plugin.core.bundle import Bundle
+from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.raster import RasterError
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 
@@ -45,3 +50,100 @@ def test_an_extent_works_on_its_own_pixels(wordpiece_model, tmp_path):
     whole = open_tiled(path, wordpiece_model,
                        TileSettings(tile_size=64, gsd_m=0, extent=(0, 0, 1e7, 1e7)))
     assert whole.source.area is None
+
+
+# --- the scale rule on real rasters, with the default model's range of scales ----------------
+@pytest.fixture()
+def scaled(repo_root):
+    """The tiny sensors model (rgb, pan, s2 encoders) made to know the scales the default model
+    records: 128 px tiles, 0.6 m preferred, 0.6-37.5 m, pixels enlarged at most 1.5 times."""
+    default = json.loads((repo_root / "models" / "terralens-effnet-minilm-v1" / "bundle.json")
+                         .read_text(encoding="utf-8"))
+    model = load_model(repo_root / "tests" / "data" / "tiny-sensors")
+    model.bundle.scale = Bundle.from_dict(default).scale
+    model.bundle.tile_size, model.bundle.gsd_m = 128, 0.6
+    assert model.bundle.scale.gsd_range_m == [0.6, 37.5]
+    return model
+
+
+def assert_no_blur(tiled, most=1.5):
+    assert tiled.scale.upsampling <= most * 1.01 and tiled.warnings == []
+
+
+def test_sentinel2_true_colour_is_enlarged_at_most_1_5_times(scaled, shared_data):
+    patches = sorted((shared_data / "scenes" / "satclip_s2").glob("patch_*.tif"))
+    assert len(patches) == 20
+    for path in patches:
+        tiled = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb"))
+        assert tiled.scale.raster_gsd_m == pytest.approx(10.0, rel=1e-3)
+        assert tiled.tile_px == 85 and tiled.scale.how == "automatic"
+        assert tiled.scale.gsd_m == pytest.approx(10 / 1.5)
+        assert tiled.settings.gsd_m is None  # kept as asked: automatic
+        assert_no_blur(tiled)
+        # the 12-band encoder keeps the 10 m it was distilled at; the old default is refused
+        own = open_tiled(path, scaled, TileSettings())
+        assert own.encoder.spec.name == "s2" and own.tile_px == 128
+        old = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb", gsd_m=0.6))
+        assert old.tile_px == 8 and "enlarged 16.0 times" in old.warnings[0]
+
+
+def test_fine_rasters_keep_the_models_finest_scale(scaled, spacenet, ortho):
+    pan = open_tiled(spacenet, scaled, TileSettings())
+    assert pan.tile_px == 154 and pan.scale.gsd_m == 0.6  # as before the rule: 0.6 m
+    assert_no_blur(pan)
+    drone = open_tiled(ortho, scaled, TileSettings())
+    assert drone.scale.gsd_m == 0.6 and drone.tile_px == 3840
+
+
+def test_geographic_raster_in_degrees(scaled, shared_data, tmp_path):
+    """A real Sentinel-2 patch warped to EPSG:4326: its pixels are measured in metres (here
+    checked against the warped pixel's corners projected back to the patch's UTM zone)."""
+    source = shared_data / "scenes" / "satclip_s2" / "patch_25630.tif"
+    path = str(tmp_path / "s2_4326.tif")
+    gdal.Warp(path, str(source), dstSRS="EPSG:4326")
+    tiled = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb"))
+    assert tiled.source.is_geographic and abs(tiled.source.geotransform[1]) < 1e-3
+    width_m, height_m = pixel_metres(path, gdal.Open(str(source)).GetProjection())
+    assert tiled.scale.raster_gsd_m == pytest.approx((width_m * height_m) ** 0.5, rel=0.01)
+    assert tiled.scale.tile_ground_m == pytest.approx(85 * tiled.scale.raster_gsd_m)
+    assert_no_blur(tiled)
+
+
+def pixel_metres(path, utm_wkt):
+    """Width and height in metres of the centre pixel of a lon/lat raster, through UTM."""
+    dataset = gdal.Open(path)
+    g, cx, cy = dataset.GetGeoTransform(), dataset.RasterXSize / 2, dataset.RasterYSize / 2
+    wgs84, utm = osr.SpatialReference(), osr.SpatialReference(wkt=utm_wkt)
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_utm = osr.CoordinateTransformation(wgs84, utm)
+    corners = [to_utm.TransformPoint(g[0] + c * g[1], g[3] + r * g[5])[:2]
+               for c, r in ((cx, cy), (cx + 1, cy), (cx, cy + 1))]
+    return (np.hypot(*np.subtract(corners[1], corners[0])),
+            np.hypot(*np.subtract(corners[2], corners[0])))
+
+
+def test_raster_in_us_survey_feet(scaled, tmp_path):
+    """EPSG:2263 (New York Long Island, US survey feet): 10 ft pixels are 3.05 m."""
+    path = make_tif(tmp_path / "feet.tif", [np.full((300, 300), 100)] * 3, epsg=2263,
+                    geotransform=(1000000.0, 10.0, 0.0, 200000.0, 0.0, -10.0))
+    tiled = open_tiled(path, scaled, TileSettings())
+    assert tiled.scale.raster_gsd_m == pytest.approx(3.048, rel=1e-4)
+    assert tiled.tile_px == 85 and tiled.scale.gsd_m == pytest.approx(3.048 / 1.5, rel=1e-4)
+    assert_no_blur(tiled)
+
+
+def test_a_raster_far_coarser_than_the_model_knows_is_warned_about(scaled, tmp_path):
+    path = make_tif(tmp_path / "modis.tif", [np.full((400, 400), 100)] * 3,
+                    geotransform=(400000.0, 250.0, 0.0, 5000000.0, 0.0, -250.0))
+    tiled = open_tiled(path, scaled, TileSettings())
+    assert tiled.scale.gsd_m == 37.5 and len(tiled.warnings) == 1
+    assert "coarser than this model knows" in tiled.warnings[0]
+    assert "Ground sample distance" in tiled.warnings[0]
+
+
+def test_a_bundle_without_a_range_behaves_as_before(sensors, shared_data):
+    path = shared_data / "scenes" / "satclip_s2" / "patch_25630.tif"
+    tiled = open_tiled(path, sensors, TileSettings(bands="4,3,2", encoder="rgb"))
+    assert tiled.scale.how == "model default" and tiled.tile_px == 64  # gsd_m 0: native pixels
+    assert tiled.warnings == []

@@ -78,7 +78,7 @@ RASTER_CASES = [
     *on_all("nan_untagged", tiles=2, note="NaN counts as nodata without a nodata tag"),
     *on_all("epsg4326", tiles=4),
     Case("epsg4326", "zeroshotlabel", raster="epsg4326", model="default",
-         note="default model: tiles resampled to its 0.6 m from degrees"),
+         note="default model: automatic scale from degrees (1.9 m pixels, read at 1.28 m)"),
     *on_all("polar", tiles=4, note="EPSG:3413"),
     *on_all("feet", tiles=4, note="EPSG:2263, US feet"),
     *on_all("no_crs", tiles=4, check="pixel_coordinates",

@@ -45,3 +45,18 @@ def test_labels_or_a_labels_file_are_required_before_the_run(provider, tmp_path,
     assert ok is accepted
     if not accepted:
         assert message.startswith("Type labels")
+
+
+def test_help_states_the_scales_the_default_model_really_picks(provider, repo_root):
+    from terralens.plugin.core.bundle import load_bundle
+    from terralens.plugin.core.scale import choose_scale
+
+    default = load_bundle(repo_root / "models" / "terralens-effnet-minilm-v1")
+    spec = default.scale
+    text = provider.algorithm("zeroshotlabel").shortHelpString()
+    assert f"enlarges a raster pixel at most {spec.max_upsampling:g} times" in text
+    assert f"it knows {spec.gsd_range_m[0]:g} to {spec.gsd_range_m[1]:g} m" in text
+    for raster_m, words in ((0.3, "aerial photo is read at"), (10.0, "true-colour image at"),
+                            (30.0, "Landsat image at")):
+        scale = choose_scale(raster_m, default.tile_size, None, default.gsd_m, spec)
+        assert f"{words} {scale.model_pixel_m:.2g} m" in text

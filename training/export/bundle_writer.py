@@ -84,12 +84,14 @@ def _is_json(value):
 
 
 def finish_bundle(bundle, stage, args, references):
-    """Write bundle.json, check parity through the plugin's own loader, add a card stub.
+    """Write bundle.json (with the range of scales), check parity through the plugin's own
+    loader, add a card stub.
 
     Args:
         bundle: the `Bundle` to write into `stage`.
         stage: the staging folder holding the ONNX files.
-        args: the exporter's arguments (`out`, `parity_data`, `text_precision`).
+        args: the exporter's arguments (`out`, `parity_data`, `text_precision`, and
+            `gsd_range_m`, `max_upsampling` for the range of scales when the bundle has none).
         references: (image(pixels) -> (embeds, dense or None), text(captions) -> embeds), the
             torch model's unit-length outputs.
 
@@ -97,6 +99,10 @@ def finish_bundle(bundle, stage, args, references):
         ParityError: an output's minimum cosine is below its threshold.
     """
     from terralens.plugin.core.encoders import load_model
+
+    from .scale_range import scale_from_args
+    if bundle.scale is None:
+        bundle.scale = scale_from_args(args, bundle)
     save_bundle(bundle, stage)
     image_ref, text_ref = references
     loaded = load_model(stage)

@@ -3,6 +3,7 @@
     python -m training export --checkpoint CKPT --out models/<id>/ [--image-size 128]
     python -m training export --open-clip-model ViT-B-32 --open-clip-checkpoint sd.pt --out DIR
     python -m training export --text-only --out models/terralens-effnet-minilm-v1/
+    python -m training export --scale-only --out models/terralens-effnet-minilm-v1/
 
 The bundle is written into a temporary sibling folder and renamed onto `--out` only after the
 parity check passed, so a failed export leaves the old folder (or none) behind.
@@ -23,14 +24,17 @@ from terralens.plugin.core.bundle import (
     BUILTIN_PREFIX,
     BUILTIN_VOCAB_DIR,
     BUNDLE_FILE,
+    SCHEMA_VERSION,
     Bundle,
     ImageSpec,
     TextSpec,
+    save_bundle,
 )
 
 from . import parity
 from .bundle_writer import finish_bundle, provenance, read_bundle_json, staged_folder
 from .onnx_export import TEXT_PRECISIONS, batch_axes, export_onnx, reduce_precision
+from .scale_range import scale_from_args
 
 PROJECTION_FILE = "text_projection.safetensors"
 PROJECTION_KEY = "text.proj.weight"
@@ -45,6 +49,9 @@ def parse_args(argv):
     source.add_argument("--open-clip-model", help="open_clip architecture name, e.g. ViT-B-32")
     source.add_argument("--text-only", action="store_true",
                         help="only (re)build text.onnx of an existing default-model bundle")
+    source.add_argument("--scale-only", action="store_true",
+                        help="only (re)write the range of scales (`scale`) in bundle.json of an "
+                             "existing bundle, from its provenance or --gsd-range-m")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     parser.add_argument("--open-clip-checkpoint", type=Path,
                         help="open_clip weights: a state dict (.pt, .safetensors, as RemoteCLIP "
@@ -56,6 +63,14 @@ def parse_args(argv):
     parser.add_argument("--name", help="human-readable model name (default: the id)")
     parser.add_argument("--gsd-m", type=float, default=0.0,
                         help="ground sample distance the model was trained at (0: native)")
+    parser.add_argument("--gsd-range-m", type=float, nargs=2, metavar=("FINEST", "COARSEST"),
+                        help="metres of ground a model pixel the model was trained and "
+                             "evaluated at; the plugin picks a scale in it for each raster "
+                             "(default: derived from the training data of a TerraLens "
+                             "checkpoint; none for open_clip models, tiled at --gsd-m)")
+    parser.add_argument("--max-upsampling", type=float,
+                        help="most model pixels a raster pixel may become along a side when "
+                             "the plugin picks the scale (default 2)")
     parser.add_argument("--evaluation", type=Path, help="JSON file of evaluation figures")
     parser.add_argument("--text-precision", choices=TEXT_PRECISIONS, default="fp32",
                         help="storage of text.onnx (default fp32)")
@@ -79,6 +94,8 @@ def main(argv=None):
     try:
         if args.text_only:
             export_text_only(args.out, force=args.force, data_dir=args.parity_data)
+        elif args.scale_only:
+            export_scale_only(args)
         elif args.open_clip_model:
             from .open_clip_bundle import export_open_clip
             export_open_clip(args)
@@ -237,3 +254,28 @@ def export_text_only(out, force=False, data_dir=None):
         parity.enforce(figures)
     print(f"wrote {folder / bundle.text.file} ({precision})")
     return True
+
+
+def export_scale_only(args):
+    """Write the range of scales into an existing bundle's bundle.json (nothing else changes).
+
+    Raises:
+        ValueError: the bundle's provenance does not say what it was trained on and no
+            --gsd-range-m was given.
+    """
+    folder = Path(args.out)
+    bundle = read_bundle_json(folder)
+    text_current = text_onnx_is_current(folder, bundle) if (folder / PROJECTION_FILE).is_file() \
+        else False
+    bundle.scale = scale_from_args(args, bundle)
+    if bundle.scale is None:
+        raise ValueError(f"{folder}: its provenance does not say what it was trained on; give "
+                         "the range with --gsd-range-m FINEST COARSEST")
+    bundle.schema_version = SCHEMA_VERSION
+    save_bundle(bundle, folder)
+    if text_current:  # only `scale` changed: text.onnx is still what bundle.json describes
+        os.utime(folder / bundle.text.file)
+    print(f"{folder / BUNDLE_FILE}: scale {bundle.scale.gsd_range_m[0]:g}-"
+          f"{bundle.scale.gsd_range_m[1]:g} m a model pixel, at most "
+          f"{bundle.scale.max_upsampling:g}x enlargement")
+    return folder

@@ -43,9 +43,11 @@ class IndexedRaster:
 
 
 def index_key(tiled, model):
-    """The one key of a raster's tile index: raster content, model and encoder, tiling, scaling."""
+    """The one key of a raster's tile index: raster content, model and encoder, tiling (with
+    the tile size in raster pixels, which an automatic scale decides), scaling."""
     return cache_key(tiled.source.fingerprint(), model_fingerprint(model, tiled.encoder),
-                     {**tiled.settings.describe(), "scaling": tiled.source.scaling})
+                     {**tiled.settings.describe(), "tile_px": tiled.tile_px,
+                      "scaling": tiled.source.scaling})
 
 
 def index_rasters(rasters, model, cache_dir=None, control=None, memory=None):

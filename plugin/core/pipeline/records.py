@@ -19,4 +19,5 @@ def provenance(model, tiled, **parameters):
             "raster": tiled.source.fingerprint(),
             "tiling": {**tiled.settings.describe(), "tile_px": tiled.tile_px,
                        "overlap_px": tiled.overlap_px},
+            "scale": tiled.scale.record() if tiled.scale is not None else None,
             "scaling": tiled.source.scaling, "parameters": parameters}

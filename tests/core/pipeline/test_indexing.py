@@ -33,8 +33,9 @@ def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ort
     assert [r.source for r in first] == ["built", "built"]
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert (0.0, "pan: Encoding 64 tiles of 128 x 128 pixels") in progress
-    assert (0.5, "ortho: Encoding 20 tiles of 256 x 256 pixels") in progress
+    phases = [(f, m.split(" (")[0]) for f, m in progress if m]  # the scale follows in (...)
+    assert (0.0, "pan: Encoding 64 tiles of 128 x 128 pixels") in phases
+    assert (0.5, "ortho: Encoding 20 tiles of 256 x 256 pixels") in phases
     assert sum(1 for _, m in progress if m) == 2, "one log line a raster, not one a batch"
     calls = clip_model.image.calls
     memory = {first[0].key: first[0].index}

@@ -63,6 +63,7 @@ def test_export_writes_a_complete_bundle(bundle_dir):
     assert provenance["git_revision"] == "abc123" and provenance["recipe"]["name"] == "test"
     assert provenance["evaluation"] == {"ucm_zero_shot_top1": 12.5}
     assert provenance["text_precision"] == "fp32"
+    assert "scale" not in data  # its provenance names no training data: tiled at gsd_m
     for output in ("image_embeds", "dense_features", "text_embeds"):
         assert provenance["parity"][output]["min"] >= 0.999
 

@@ -18,11 +18,20 @@ FIGURE_NAMES = {
     "knn20_ucm_top1": "Image similarity, UC Merced (20 nearest): % right",
     "knn20_rsscn7_top1": "Image similarity, RSSCN7 (20 nearest): % right",
     "spacenet_building_iou_at_0.5": "Building masks, SpaceNet Atlanta: IoU %",
+    "spacenet_building_iou_masks_v2": "Building masks, SpaceNet Atlanta, today's mask method: "
+                                      "IoU %",
+    "sentinel2_test_water_iou_masks_v2": "Water masks, Sentinel-2 test patches: IoU %",
+    "sentinel2_test_vegetation_iou_masks_v2": "Vegetation masks, Sentinel-2 test patches: IoU %",
+    **{f"{data}_k{k}_top1": f"{name}, {k} example{'s' if k > 1 else ''} a class: % right"
+       for data, name in (("ucm21", "Labels from examples, UC Merced"),
+                          ("rsscn7", "Labels from examples, RSSCN7")) for k in (1, 5, 16)},
     "protocol": "How measured",
 }
 SUFFIXES = {"_prompt_ensemble": " (prompt ensemble)"}
 GROUPS = {"text_int8": "with the 8-bit text encoder", "published": "published, for comparison",
-          "transductive": "labels refined with the whole set (transductive)"}
+          "transductive": "labels refined with the whole set (transductive)",
+          "fewshot_with_class_names": "with the class names, not refined",
+          "fewshot_with_class_names_refined": "with the class names, refined (the default)"}
 TRAINING_FACTS = (  # (label, path in provenance)
     ("Trained on", ("data", "source")), ("Training images", ("data", "images")),
     ("Recipe", ("recipe", "name")), ("Epochs", ("recipe", "optim", "epochs")),

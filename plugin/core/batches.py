@@ -27,14 +27,17 @@ class EncodedBatches:
         for warning in tiled.warnings:
             control.warn(warning)
         scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
+        views = tiled.settings.views if not self.dense else 1
+        turned = f", each in {views} rotations averaged" if views > 1 else ""
         control.report(0.0, f"Encoding {tiled.windows_total} tiles of {tiled.tile_px} x "
-                            f"{tiled.tile_px} pixels{scale}")
+                            f"{tiled.tile_px} pixels{scale}{turned}")
         for batch in read_ahead(batches, depth=2):
             control.check()
             if self.dense:
                 embeddings, dense_maps = encoder.encode(batch.pixels)
             else:
-                embeddings, dense_maps = encoder.encode_embeddings(batch.pixels), None
+                embeddings = encoder.encode_embeddings(batch.pixels, tiled.settings.views)
+                dense_maps = None
             read += batch.tiles_read
             self.tiles_encoded += len(batch)
             control.report(read / max(1, tiled.windows_total))  # the bar, not the log

@@ -7,6 +7,18 @@ from .location import load_location_encoder
 from .onnx_session import l2_normalise, open_session, session_io
 from .tokenizers import make_tokenizer
 
+# Quarter turns of a tile, in the order views are added: 2 views are 0 and 180 degrees.
+QUARTER_TURNS = (0, 2, 1, 3)
+MAX_VIEWS = len(QUARTER_TURNS)
+
+
+def check_views(views):
+    """`views` as an int, 1 to MAX_VIEWS, or a ValueError that says what is allowed."""
+    if isinstance(views, bool) or int(views) != views or not 1 <= views <= MAX_VIEWS:
+        raise ValueError(f"views (rotations of each tile averaged) must be 1 to {MAX_VIEWS}, "
+                         f"got {views}")
+    return int(views)
+
 
 class ImageEncoder:
     """Runs one image encoder of a bundle (optionally its band adapter first) on batches of tiles.
@@ -53,9 +65,22 @@ class ImageEncoder:
             self._check_grid(dense)
         return l2_normalise(results[0], axis=1), dense
 
-    def encode_embeddings(self, pixels):
-        """Like `encode` but only the (B, D) embeddings (the dense map is never computed)."""
-        return l2_normalise(self._run(pixels, [self.spec.embedding_output])[0], axis=1)
+    def encode_embeddings(self, pixels, views=1):
+        """Like `encode` but only the (B, D) embeddings (the dense map is never computed).
+
+        Args:
+            views: 1 to MAX_VIEWS rotations of each tile (by QUARTER_TURNS) encoded, their unit
+                embeddings averaged. Overhead imagery has no "up", so the average describes a
+                tile better than any one view (measured on AID validation images: see
+                `TileSettings.views`); the cost is `views` times one encoding.
+        """
+        views = check_views(views)
+        pixels = self._check_pixels(pixels)
+        if views > 1:
+            pixels = np.concatenate([np.rot90(pixels, turns, axes=(2, 3))
+                                     for turns in QUARTER_TURNS[:views]])
+        unit = l2_normalise(self._run(pixels, [self.spec.embedding_output])[0], axis=1)
+        return l2_normalise(unit.reshape(views, -1, unit.shape[1]).mean(axis=0), axis=1)
 
     def _run(self, pixels, names):
         pixels = self._check_pixels(pixels)

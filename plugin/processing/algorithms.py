@@ -250,7 +250,7 @@ class PromptMask(TerraLensAlgorithm):
             QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=4))
         self.add_advanced(QgsProcessingParameterBoolean(
             self.SMOOTH, self.tr("Smooth along image features (SAO; tiles method)"), True))
-        self.add_model_parameters(default_batch=8)
+        self.add_model_parameters(default_batch=8, views=False)
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT, self.tr("Mask polygons"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(

@@ -18,14 +18,15 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..common.packages import missing_message
 from ..common.settings_keys import default_bundle_setting, user_models_dir
 from ..common.styles import style_on_load
+from ..core.encoders import MAX_VIEWS
 from ..core.run_control import Cancelled, RunControl
-from ..core.tiled_raster import TileSettings
+from ..core.tiled_raster import DEFAULT_VIEWS, TileSettings
 from .help import help_html
 
 MODEL, TILE_SIZE, GSD, OVERLAP = "MODEL", "TILE_SIZE", "GSD", "OVERLAP"
 BANDS, VALUE_RANGE, BATCH_SIZE, VALID = "BANDS", "VALUE_RANGE", "BATCH_SIZE", "VALID_FRACTION"
 EXTENT, MASK = "EXTENT", "MASK"
-ENCODER, LOCATION_WEIGHT = "IMAGE_ENCODER", "LOCATION_WEIGHT"
+ENCODER, LOCATION_WEIGHT, VIEWS = "IMAGE_ENCODER", "LOCATION_WEIGHT", "VIEWS"
 
 
 class TerraLensAlgorithm(QgsProcessingAlgorithm):
@@ -84,7 +85,7 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             MASK, self.tr("Limit to polygons of layer"), [QgsProcessing.TypeVectorPolygon],
             optional=True))
 
-    def add_model_parameters(self, default_batch=16):
+    def add_model_parameters(self, default_batch=16, views=True):
         self.add_advanced(QgsProcessingParameterFile(
             MODEL, self.tr("Model bundle folder (empty: the default model of TerraLens settings)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True))
@@ -114,6 +115,12 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
         self.add_advanced(QgsProcessingParameterNumber(
             BATCH_SIZE, self.tr("Tiles encoded together (batch size)"),
             QgsProcessingParameterNumber.Integer, default_batch, minValue=1, maxValue=1024))
+        if views:
+            self.add_advanced(QgsProcessingParameterNumber(
+                VIEWS, self.tr("Rotations of each tile averaged (1: fastest; each one more "
+                               "adds one encoding of every tile)"),
+                QgsProcessingParameterNumber.Integer, DEFAULT_VIEWS, minValue=1,
+                maxValue=MAX_VIEWS))
 
     def add_location_parameter(self):
         self.add_advanced(QgsProcessingParameterNumber(
@@ -151,6 +158,8 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             valid_fraction=self.parameterAsDouble(parameters, VALID, context) / 100.0,
             batch_size=self.parameterAsInt(parameters, BATCH_SIZE, context),
             encoder=self.parameterAsString(parameters, ENCODER, context).strip() or None)
+        if self.parameterDefinition(VIEWS) is not None:
+            settings.views = self.parameterAsInt(parameters, VIEWS, context)
         if parameters.get(EXTENT):
             rect = self.parameterAsExtent(parameters, EXTENT, context, layer.crs())
             settings.extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())

@@ -72,6 +72,36 @@ def test_encode_embeddings_matches_encode(model):
                                model.image.encode(pixels)[0], atol=1e-6)
 
 
+def test_four_views_do_not_change_when_the_tile_turns(model):
+    pixels = tiles(3)
+    turned = np.ascontiguousarray(np.rot90(pixels, 1, axes=(2, 3)))
+    np.testing.assert_allclose(model.image.encode_embeddings(turned, views=4),
+                               model.image.encode_embeddings(pixels, views=4), atol=1e-5)
+    # one view sees the turn, two (0 and 180 degrees) see a quarter turn but not a half
+    assert not np.allclose(model.image.encode_embeddings(turned),
+                           model.image.encode_embeddings(pixels), atol=1e-3)
+    half = np.ascontiguousarray(np.rot90(pixels, 2, axes=(2, 3)))
+    np.testing.assert_allclose(model.image.encode_embeddings(half, views=2),
+                               model.image.encode_embeddings(pixels, views=2), atol=1e-5)
+    assert not np.allclose(model.image.encode_embeddings(turned, views=2),
+                           model.image.encode_embeddings(pixels, views=2), atol=1e-3)
+
+
+def test_views_are_the_normalised_mean_of_each_turn(model):
+    pixels = tiles(2)
+    single = [model.image.encode_embeddings(np.ascontiguousarray(np.rot90(pixels, k, (2, 3))))
+              for k in (0, 2, 1)]
+    mean = np.mean(single, axis=0)
+    np.testing.assert_allclose(model.image.encode_embeddings(pixels, views=3),
+                               mean / np.linalg.norm(mean, axis=1, keepdims=True), atol=1e-5)
+
+
+@pytest.mark.parametrize("views", [0, 5, 2.5, True, -1])
+def test_views_outside_one_to_four_are_refused(model, views):
+    with pytest.raises(ValueError, match="views .* must be 1 to 4"):
+        model.image.encode_embeddings(tiles(1), views=views)
+
+
 def test_pixels_are_normalised_with_the_bundle_mean_and_std(model):
     pixels = tiles(2)
     spec = model.bundle.image

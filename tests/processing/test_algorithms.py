@@ -49,6 +49,16 @@ def test_zeroshotlabel_writes_labelled_tiles(tmp_path, ortho, tiny):
     assert record["parameters"]["labels"] == ["forest", "river", "parking lot", "houses"]
 
 
+def test_rotations_reach_the_tiling_and_masks_have_none(tmp_path, spacenet, tiny, provider):
+    for views in (1, 3):
+        result = run("zeroshotlabel", INPUT=spacenet, LABELS="road, trees", MODEL=tiny,
+                     TILE_SIZE=128, VIEWS=views, OUTPUT=str(tmp_path / f"labels{views}.gpkg"))
+        assert read_metadata(result["OUTPUT"])["tiling"]["views"] == views
+    algorithms = {algorithm.name(): algorithm for algorithm in provider.algorithms()}
+    assert algorithms["zeroshotlabel"].parameterDefinition("VIEWS").defaultValue() == 3
+    assert algorithms["promptmask"].parameterDefinition("VIEWS") is None
+
+
 def test_buildindex_then_textsearch_reuses_the_index(tmp_path, spacenet, tiny):
     cache = str(tmp_path / "cache")
     built = run("buildindex", INPUT=[spacenet], MODEL=tiny, TILE_SIZE=128, CACHE_DIR=cache)

@@ -39,7 +39,9 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
         raise ValueError("the prompt is empty: type what to outline, for example 'building'")
     if method not in dense_masks.METHODS:
         raise ValueError(f"method must be one of {dense_masks.METHODS}, got {method!r}")
-    tiled = open_tiled(raster_path, model, settings or TileSettings())
+    # one view: dense maps are per location, and a rotated tile's locations move
+    one_view = dataclasses.replace(settings or TileSettings(), views=1)
+    tiled = open_tiled(raster_path, model, one_view)
     if not tiled.encoder.has_dense:
         raise ValueError(f"model {model.bundle.id!r} has no dense features: choose a bundle "
                          "whose image encoder returns them for prompt masks")

@@ -22,6 +22,10 @@ def test_index_is_reused_until_something_changes(tmp_path, spacenet, clip_model)
                                                   TileSettings(tile_size=128, overlap=0.5),
                                                   tmp_path)
     assert not reused and other_path != path
+    one_view, one_view_path, reused = pipeline.index_raster(
+        spacenet, clip_model, TileSettings(tile_size=128, views=1), tmp_path)
+    assert not reused and one_view_path not in (path, other_path)
+    assert not np.allclose(one_view.embeddings, index.embeddings, atol=1e-3)
 
 
 def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ortho, clip_model):

@@ -63,8 +63,9 @@ class Embedder:
         stats: images encoded, images taken from the cache, seconds in the image encoder.
     """
 
-    def __init__(self, model, image_size, reader, cache, data_root, progress=True):
+    def __init__(self, model, image_size, reader, cache, data_root, progress=True, views=1):
         self.model, self.image_size, self.reader = model, int(image_size), reader
+        self.views = int(views)  # rotations averaged per image, as the plugin's tiles
         self.cache, self.data_root, self.progress = cache, Path(data_root), progress
         self.stats = {"images_encoded": 0, "images_reused": 0, "encoder_seconds": 0.0}
         self._memory = {}
@@ -77,9 +78,11 @@ class Embedder:
         bundle = self.model.bundle
         spec = bundle.image if part == "image" else bundle.text
         names = [_relative(item, self.data_root) for item in items] if part == "image" else items
+        # views only in keys of more than one, so single-view caches stay valid
+        views = [self.views] if part == "image" and self.views > 1 else []
         return cache_key(bundle.id, part, file_fingerprint(bundle.path(spec.file)),
                          spec.__dict__, self.image_size if part == "image" else None,
-                         self.reader if part == "image" else None, names)
+                         self.reader if part == "image" else None, names, *views)
 
     def images(self, name, paths):
         """(len(paths), dim) unit embeddings of image files, resized to `image_size`."""
@@ -110,7 +113,7 @@ class Embedder:
         outputs, done, started, shown = [], 0, time.monotonic(), time.monotonic()
         for pixels in _read_ahead(batches, self.image_size, self.reader):
             tic = time.perf_counter()
-            outputs.append(self.model.image.encode_embeddings(pixels))
+            outputs.append(self.model.image.encode_embeddings(pixels, self.views))
             self.stats["encoder_seconds"] += time.perf_counter() - tic
             done += len(pixels)
             if self.progress and (time.monotonic() - shown > PROGRESS_SECONDS

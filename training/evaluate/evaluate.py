@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from terralens.plugin.core.atomic import atomic_write_text
-from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.encoders import MAX_VIEWS, load_model
 from terralens.plugin.core.labels import label_probabilities
 from terralens.plugin.core.transductive import RefineSettings, refine
 
@@ -155,7 +155,7 @@ def prompt_iou(model, data_root, limit=None):
 
 
 def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_ROOT,
-             cache_dir=DEFAULT_CACHE_DIR, limit=None, progress=True, threads=None):
+             cache_dir=DEFAULT_CACHE_DIR, limit=None, progress=True, threads=None, views=1):
     """Run the evaluation tasks on a bundle and return the JSON-ready results.
 
     Args:
@@ -167,6 +167,8 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
         limit: use only the first `limit` images of every class (quick checks).
         progress: print progress lines on stderr.
         threads: onnxruntime intra-op threads (None: one per physical core).
+        views: rotations of each image encoded and averaged (1, as published figures; the
+            plugin's tiles default to 3, `TileSettings.views`). Prompt masks use one.
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown or not tasks:
@@ -178,7 +180,7 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
         bundle.image.size = int(image_size)  # the encoder checks pixels against this size
     reader = image_reader()
     embedder = Embedder(model, bundle.image.size, reader, EmbeddingCache(cache_dir), data_root,
-                        progress)
+                        progress, views)
     folders = {}
     if {"zeroshot", "transductive", "knn", "fewshot"} & set(tasks):
         folders = {name: list_image_folder(Path(data_root) / sub, limit)
@@ -199,8 +201,9 @@ def evaluate(bundle_dir, tasks=TASKS, image_size=None, data_root=DEFAULT_DATA_RO
         else:
             results[task] = prompt_iou(model, data_root, limit)
         results[task]["seconds"] = time.perf_counter() - tic
-    return _record(bundle, bundle_dir, image_size, reader, data_root, limit, embedder.stats,
-                   _rounded(results), time.perf_counter() - started)
+    record = _record(bundle, bundle_dir, image_size, reader, data_root, limit, embedder.stats,
+                     _rounded(results), time.perf_counter() - started)
+    return {**record, "views": embedder.views}
 
 
 def _record(bundle, bundle_dir, image_size, reader, data_root, limit, stats, results, seconds):
@@ -246,6 +249,9 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, help="first N images of every class (quick runs)")
     parser.add_argument("--threads", type=int, help="onnxruntime threads")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1),
+                        help="rotations of each image averaged (default 1; the plugin's tiles "
+                             "use 3)")
     return parser.parse_args(argv)
 
 
@@ -254,7 +260,8 @@ def main(argv=None):
     args = parse_args(argv)
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
     results = evaluate(args.bundle, tasks, args.image_size, Path(args.data),
-                       args.cache or None, args.limit, not args.quiet, args.threads)
+                       args.cache or None, args.limit, not args.quiet, args.threads,
+                       args.views)
     text = json.dumps(results, indent=2, allow_nan=False)
     if args.out:
         atomic_write_text(args.out, text + "\n")

@@ -9,6 +9,9 @@ captions the default model was trained on, so its text is far better on AID (90 
 than on new classes (48 % on UC Merced). The text is therefore also tried degraded: half of
 the classes take another class's text ("swapped"), or noise is added to every text vector
 ("noised"). A choice must hold under all of them.
+
+The same images also chose how many rotations of a tile the plugin averages by default
+(`views`; `TileSettings.views`).
 """
 
 import argparse
@@ -18,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from terralens.plugin.core import example_classifier
+from terralens.plugin.core import example_classifier, transductive
 from terralens.plugin.core.atomic import atomic_write_text
-from terralens.plugin.core.encoders import load_model
+from terralens.plugin.core.encoders import MAX_VIEWS, load_model
+from terralens.plugin.core.labels import label_probabilities
 
 from .data import DEFAULT_DATA_ROOT, class_phrase, image_reader, read_scene_classes
 from .embed import DEFAULT_CACHE_DIR, Embedder, EmbeddingCache
@@ -29,6 +33,7 @@ from .fewshot import draw, kshot_accuracy
 
 SEEDS = tuple(range(1000, 1010))
 SHOTS = (1, 2, 4, 8, 16)
+VIEW_SHOTS = (1, 5, 16)
 NOISE, DEGRADE_SEED = 0.3, 7
 CALIBRATION = np.geomspace(1.0, 200.0, 200)
 
@@ -90,6 +95,28 @@ def calibrated_temperature(images, labels, k=1):
     return float(np.median(found))
 
 
+def views_comparison(embedders, folder, text, logit_scale):
+    """Zero-shot (as it is and refined) and k-shot accuracy without text, with 1 to MAX_VIEWS
+    rotations of each image averaged: how many views tiles get by default (the fewest within
+    0.5 points of the most on every figure, as encoding costs `views` times one)."""
+    results = {}
+    for views, embedder in embedders.items():
+        images = embedder.images("aid", folder.paths)
+        inductive = label_probabilities(images, text, logit_scale)
+        refined = transductive.refine(images.astype(np.float16), inductive).probabilities
+        figures = {"zero_shot": _accuracy(inductive, folder.labels),
+                   "zero_shot_refined": _accuracy(refined, folder.labels)}
+        for k in VIEW_SHOTS:
+            figures[f"{k}_shot"] = round(kshot_accuracy(images, folder.labels,
+                                                        folder.class_names, k, SEEDS)["top1"], 2)
+        results[str(views)] = figures
+    return results
+
+
+def _accuracy(probabilities, labels):
+    return round(100.0 * float(np.mean(np.argmax(probabilities, axis=1) == labels)), 2)
+
+
 def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR):
     """Every comparison the choice rests on, JSON-ready."""
     model = load_model(bundle_dir)
@@ -106,7 +133,12 @@ def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR)
             "methods": method_comparison(images, folder.labels, folder.class_names, texts),
             "centring": centring(images, folder.labels, folder.class_names),
             "refinement": refinement(images, folder.labels, folder.class_names, texts),
-            "calibrated_1shot_temperature": calibrated_temperature(images, folder.labels)}
+            "calibrated_1shot_temperature": calibrated_temperature(images, folder.labels),
+            "views": views_comparison(
+                {views: Embedder(model, model.bundle.image.size, image_reader(),
+                                 EmbeddingCache(cache_dir), data_root, views=views)
+                 for views in range(1, MAX_VIEWS + 1)},
+                folder, text, model.bundle.logit_scale)}
 
 
 def main(argv=None):

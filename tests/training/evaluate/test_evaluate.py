@@ -193,6 +193,21 @@ def test_transductive_task_on_an_open_clip_bundle(shared_data, repo_root, tmp_pa
     assert 0.0 <= refined["top1"] <= 100.0
 
 
+def test_views_are_cached_apart_and_recorded(shared_data, repo_root, tmp_path, capsys):
+    args = ["--bundle", str(repo_root / "tests" / "data" / "tiny-wordpiece"), "--limit", "2",
+            "--data", str(shared_data), "--cache", str(tmp_path / "cache"), "--quiet",
+            "--tasks", "knn"]
+    runs = {}
+    for views in ("1", "3", "1"):
+        assert main(args + ["--views", views]) == 0
+        runs.setdefault(views, []).append(json.loads(capsys.readouterr().out))
+    assert [run["views"] for run in runs["3"] + runs["1"]] == [3, 1, 1]
+    encoded = [run["image_encoder"]["images_encoded"] for run in runs["1"] + runs["3"]]
+    assert encoded == [42 + 14, 0, 42 + 14]  # 3 views were not taken from 1 view's cache
+    one, three = (np.load(path) for path in sorted((tmp_path / "cache").glob("*-ucm-*.npy")))
+    assert one.shape == three.shape and not np.allclose(one, three, atol=1e-3)
+
+
 def test_command_rejects_unknown_tasks(repo_root):
     with pytest.raises(ValueError, match="unknown tasks"):
         main(["--bundle", str(repo_root / "tests" / "data" / "tiny-wordpiece"), "--tasks", "x"])

@@ -118,7 +118,7 @@ def run(split, seeds, bundle):
                     pair = change_pairs.make_pair(where, by_class, GRID, side, gsd, fraction,
                                                   seed, light=light)
                     results[variant].append(tile_scores(pair, model, where))
-    table = rules() if split == "val" else {"adaptive (iterated_robust_k4)": adaptive_threshold}
+    table = rules() if split == "val" else {"adaptive (iterated_robust_k6)": adaptive_threshold}
     report = {"split": split, "scenes": str(folder), "bundle": model.bundle.id,
               "pairs_per_variant": len(FRACTIONS) * seeds, "tiles_per_pair": GRID * GRID,
               "fractions_changed": FRACTIONS, "seeds": seeds}

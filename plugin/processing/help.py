@@ -16,6 +16,10 @@ and tile size used. A raster much coarser than the model knows, or a ground samp
 that blows pixels up into blur or lies far outside the model's scales, gets a warning that says
 what to change. Type a ground sample distance to choose the scale yourself, or 0 to keep
 the raster's own pixels. <b>Overlap</b> makes neighbouring tiles share a part.</p>
+<p>A photo from above has no "up", so each tile is looked at in 3 <b>rotations</b> (as it is,
+turned by 180 and by 90 degrees) and the three are averaged: on held-out scene collections
+zero-shot labels were right about 1 point more often, labels from examples 1 to 3 points.
+It costs one pass of the model per rotation; 1 is fastest. Prompt masks use one.</p>
 <h3>Bands and values (advanced parameters)</h3>
 <p>Single-band rasters are repeated to red, green and blue; with more bands the first three (or the
 ones tagged red/green/blue) are used, or give <b>Bands</b> as <code>4,3,2</code> (Sentinel-2 true

@@ -14,10 +14,14 @@ MAX_VIEWS = len(QUARTER_TURNS)
 
 def check_views(views):
     """`views` as an int, 1 to MAX_VIEWS, or a ValueError that says what is allowed."""
-    if isinstance(views, bool) or int(views) != views or not 1 <= views <= MAX_VIEWS:
-        raise ValueError(f"views (rotations of each tile averaged) must be 1 to {MAX_VIEWS}, "
-                         f"got {views}")
-    return int(views)
+    try:
+        whole = int(views)
+    except (TypeError, ValueError):
+        whole = None
+    if whole is None or isinstance(views, bool) or whole != views or not 1 <= whole <= MAX_VIEWS:
+        raise ValueError(f"views (rotations of each tile averaged) must be a whole number from "
+                         f"1 to {MAX_VIEWS}, got {views!r}")
+    return whole
 
 
 class ImageEncoder:

@@ -96,10 +96,18 @@ def test_views_are_the_normalised_mean_of_each_turn(model):
                                mean / np.linalg.norm(mean, axis=1, keepdims=True), atol=1e-5)
 
 
-@pytest.mark.parametrize("views", [0, 5, 2.5, True, -1])
+@pytest.mark.parametrize("views", [0, 5, 2.5, True, -1, None, "3"])
 def test_views_outside_one_to_four_are_refused(model, views):
-    with pytest.raises(ValueError, match="views .* must be 1 to 4"):
+    with pytest.raises(ValueError, match="views .* whole number from 1 to 4"):
         model.image.encode_embeddings(tiles(1), views=views)
+
+
+def test_tile_settings_refuse_bad_views_when_resolved(wordpiece_model):
+    from terralens.plugin.core.tiled_raster import TileSettings
+
+    assert TileSettings(views=2.0).resolved(wordpiece_model.bundle).views == 2
+    with pytest.raises(ValueError, match="views"):
+        TileSettings(views=0).resolved(wordpiece_model.bundle)
 
 
 def test_pixels_are_normalised_with_the_bundle_mean_and_std(model):

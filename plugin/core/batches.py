@@ -36,7 +36,7 @@ class EncodedBatches:
             if self.dense:
                 embeddings, dense_maps = encoder.encode(batch.pixels)
             else:
-                embeddings = encoder.encode_embeddings(batch.pixels, tiled.settings.views)
+                embeddings = encoder.encode_embeddings(batch.pixels, views)
                 dense_maps = None
             read += batch.tiles_read
             self.tiles_encoded += len(batch)

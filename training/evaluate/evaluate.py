@@ -99,13 +99,13 @@ def transductive(embedder, folders):
         images = embedder.images(name, folder.paths)
         _, single, ensemble = class_vectors(embedder, folder)
         results[name] = {"images": len(folder.paths), "classes": len(folder.class_names),
-                         **_refined_accuracy(images, single, scale, folder, settings),
-                         "prompt_ensemble": _refined_accuracy(images, ensemble, scale, folder,
+                         **refined_accuracy(images, single, scale, folder, settings),
+                         "prompt_ensemble": refined_accuracy(images, ensemble, scale, folder,
                                                               settings)}
     return results
 
 
-def _refined_accuracy(images, class_embeddings, logit_scale, folder, settings):
+def refined_accuracy(images, class_embeddings, logit_scale, folder, settings):
     """As the plugin does: probabilities from float32 embeddings, refinement on float16 ones."""
     inductive = label_probabilities(images, class_embeddings, logit_scale)
     refinement = refine(images.astype(np.float16), inductive, settings)

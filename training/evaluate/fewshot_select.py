@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from terralens.plugin.core import example_classifier, transductive
+from terralens.plugin.core import example_classifier
 from terralens.plugin.core.atomic import atomic_write_text
 from terralens.plugin.core.encoders import MAX_VIEWS, load_model
-from terralens.plugin.core.labels import label_probabilities
+from terralens.plugin.core.transductive import RefineSettings
 
 from .data import DEFAULT_DATA_ROOT, class_phrase, image_reader, read_scene_classes
 from .embed import DEFAULT_CACHE_DIR, Embedder, EmbeddingCache
-from .evaluate import TEMPLATE
+from .evaluate import TEMPLATE, refined_accuracy
 from .fewshot import draw, kshot_accuracy
 
 SEEDS = tuple(range(1000, 1010))
@@ -102,19 +102,14 @@ def views_comparison(embedders, folder, text, logit_scale):
     results = {}
     for views, embedder in embedders.items():
         images = embedder.images("aid", folder.paths)
-        inductive = label_probabilities(images, text, logit_scale)
-        refined = transductive.refine(images.astype(np.float16), inductive).probabilities
-        figures = {"zero_shot": _accuracy(inductive, folder.labels),
-                   "zero_shot_refined": _accuracy(refined, folder.labels)}
+        zero_shot = refined_accuracy(images, text, logit_scale, folder, RefineSettings())
+        figures = {"zero_shot": round(zero_shot["inductive_top1"], 2),
+                   "zero_shot_refined": round(zero_shot["top1"], 2)}
         for k in VIEW_SHOTS:
             figures[f"{k}_shot"] = round(kshot_accuracy(images, folder.labels,
                                                         folder.class_names, k, SEEDS)["top1"], 2)
         results[str(views)] = figures
     return results
-
-
-def _accuracy(probabilities, labels):
-    return round(100.0 * float(np.mean(np.argmax(probabilities, axis=1) == labels)), 2)
 
 
 def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR):

@@ -21,10 +21,13 @@ RSSCN7), make it safer on rasters, where many offered labels are absent and tile
 1. a label's mean starts from the tiles whose inductive best label it is (TransCLIP takes the
    top 8 of all tiles, so a label no tile shows starts inside another label's cluster);
 2. a label that is no tile's inductive best label is dropped (probability 0).
-Re-estimated mixing weights were tried and rejected: they helped when most labels were absent
-but collapsed clusters (up to -14 points) on balanced synthetic clusters. Known cost: labels
-that occur on a few stray tiles only can still take tiles from present ones (-2 points on AID
-when 22 of 30 labels were absent). Under 2 tiles or 2 labels nothing is refined.
+Tiles whose label is known (examples the user drew, `known`) keep it, as TransCLIP's few-shot
+version keeps its support images: their assignments stay one-hot, their labels spread through
+the graph and the Gaussian means, a label's mean starts from its known tiles, and a label with
+a known tile is never dropped. Re-estimated mixing weights were tried and rejected: they
+helped when most labels were absent but collapsed clusters (up to -14 points) on balanced
+synthetic clusters. Known cost: labels that occur on a few stray tiles only can still take
+tiles from present ones (-2 points on AID when 22 of 30 labels were absent). Under 2 tiles or 2 labels nothing is refined.
 """
 
 import time
@@ -73,7 +76,7 @@ class Refinement:
                 "seconds": round(self.seconds, 3)}
 
 
-def refine(embeddings, probabilities, settings=None):
+def refine(embeddings, probabilities, settings=None, known=None):
     """Refine per-tile label probabilities with all tiles together (deterministic).
 
     Args:
@@ -83,6 +86,8 @@ def refine(embeddings, probabilities, settings=None):
         probabilities: (tiles, labels) inductive probabilities (rows sum to 1), e.g. from
             `labels.label_probabilities`; they are the prior.
         settings: `RefineSettings` (None: the defaults).
+        known: optional (tiles,) label numbers of tiles whose label is known (-1: unknown);
+            they keep it, and it guides the others.
 
     Returns:
         a `Refinement`; with fewer than 2 tiles or 2 labels its probabilities are the input's.
@@ -95,17 +100,31 @@ def refine(embeddings, probabilities, settings=None):
         raise ValueError(f"{len(embeddings)} embeddings but {tiles} rows of probabilities")
     if tiles < 2 or label_count < 2:
         return Refinement(prior.copy(), ran=False)
-    best = np.argmax(prior, axis=1)
+    known = _known_labels(known, tiles, label_count)
+    inductive = np.argmax(prior, axis=1)
+    best = np.where(known >= 0, known, inductive)
     alive = np.bincount(best, minlength=label_count) > 0
     embeddings = _working_copy(embeddings)
     graph = knn_graph(embeddings, settings.neighbours, settings.exact_graph_limit)
-    z = _optimise(embeddings, prior, best, alive, graph, settings)
-    changed = int(np.count_nonzero(np.argmax(z, axis=1) != best))
+    z = _optimise(embeddings, prior, best, alive, graph, settings, known)
+    changed = int(np.count_nonzero(np.argmax(z, axis=1) != inductive))
     return Refinement(z, True, changed, int((~alive).sum()), graph.exact,
                       time.perf_counter() - started)
 
 
-def _optimise(embeddings, prior, best, alive, graph, settings):
+def _known_labels(known, tiles, label_count):
+    """(tiles,) int64 known label numbers, -1 where unknown; checked."""
+    if known is None:
+        return np.full(tiles, -1, np.int64)
+    known = np.asarray(known, np.int64)
+    if known.shape != (tiles,):
+        raise ValueError(f"{known.shape} known labels for {tiles} tiles")
+    if known.max(initial=-1) >= label_count or known.min(initial=-1) < -1:
+        raise ValueError(f"known labels must be -1 or 0 to {label_count - 1}")
+    return known
+
+
+def _optimise(embeddings, prior, best, alive, graph, settings, known):
     """The block majorise-minimise iterations; returns the (tiles, labels) assignments.
 
     Inside, arrays are label-major (labels, tiles): the graph gathers a label's row at once.
@@ -113,16 +132,21 @@ def _optimise(embeddings, prior, best, alive, graph, settings):
     prior = np.ascontiguousarray(prior.T)
     log_prior = settings.prior_power * np.log(np.maximum(prior, np.finfo(np.float32).tiny))
     log_prior[~alive] = -np.inf
-    means = _initial_means(embeddings, prior, best, alive, settings.init_tiles)
+    kept = np.flatnonzero(known >= 0)
+    one_hot = np.zeros((len(prior), len(kept)), np.float32)
+    one_hot[known[kept], np.arange(len(kept))] = 1.0
+    means = _initial_means(embeddings, prior, best, alive, settings.init_tiles, known)
     variance = np.full(embeddings.shape[1], 1.0 / embeddings.shape[1], np.float32)
     square_sums = _square_sums(embeddings)
     z = np.where(alive[:, None], prior, np.float32(0.0))
     z /= z.sum(axis=0, keepdims=True)
+    z[:, kept] = one_hot
     for iteration in range(settings.iterations + 1):
         fixed = log_prior + _log_likelihood(embeddings, means, variance,
                                             alive) / settings.divisor
         for _ in range(settings.assignment_steps):
             z = _assign(fixed, graph, z)
+            z[:, kept] = one_hot
         if iteration < settings.iterations:
             means, variance = _fit_gaussians(embeddings, z, square_sums)
     return np.ascontiguousarray(z.T, np.float32)
@@ -153,10 +177,15 @@ def _blocks(embeddings):
         yield first, np.asarray(embeddings[first:first + BLOCK_ROWS], np.float32)
 
 
-def _initial_means(embeddings, prior, best, alive, init_tiles):
-    """Each live label's mean: its `init_tiles` most confident tiles, weighted, unit length."""
+def _initial_means(embeddings, prior, best, alive, init_tiles, known):
+    """Each live label's mean, unit length: the mean of its known tiles where it has some,
+    else its `init_tiles` most confident tiles, weighted."""
     means = np.zeros((len(prior), embeddings.shape[1]), np.float32)
     for label in np.flatnonzero(alive):
+        examples = np.flatnonzero(known == label)
+        if len(examples):
+            means[label] = _unit(np.asarray(embeddings[examples], np.float32).sum(axis=0))
+            continue
         own = np.flatnonzero(best == label)
         top = np.sort(own[np.argsort(-prior[label, own], kind="stable")[:init_tiles]])
         weighted = np.asarray(embeddings[top], np.float32) * prior[label, top][:, None]

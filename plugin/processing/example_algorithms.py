@@ -149,5 +149,7 @@ def log_summary(feedback, summary):
     refined = summary["refinement"]
     feedback.pushInfo(f"{summary['tiles']} tiles labelled; "
                       + (f"refinement changed {sum(r['changed_tiles'] for r in refined)} of "
-                         "them; " if refined else "not refined (turned off); ")
+                         "them; " if refined else "not refined ("
+                         + ("turned off" if summary["classifier"]["method"] != "logistic regression"
+                            else "enough examples for the logistic regression alone") + "); ")
                       + f"best labels: {summary['label_counts']}")

@@ -81,3 +81,44 @@ def test_hundred_thousand_tiles():
     assert result.ran and not result.exact_graph
     assert result.probabilities.shape == (100_000, 4)
     assert accuracy(result.probabilities, truth) >= accuracy(inductive, truth)
+
+
+def test_known_tiles_keep_their_label_and_guide_the_rest():
+    """Examples the user labelled keep their label, even one the prior calls otherwise, and
+    the other tiles are labelled at least as well as without them."""
+    tiles, texts, truth = clustered(600, 6, 32, spread=0.6, text_noise=2.5, seed=8)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    known = np.full(len(tiles), -1)
+    for label in range(6):
+        known[np.flatnonzero(truth == label)[:3]] = label
+    wrong = np.flatnonzero(truth == 0)[3]
+    known[wrong] = 1  # a mislabelled example is kept too
+    result = transductive.refine(tiles, inductive, known=known)
+    best = np.argmax(result.probabilities, axis=1)
+    assert np.all(best[known >= 0] == known[known >= 0])
+    unknown = known < 0
+    without = transductive.refine(tiles, inductive).probabilities
+    assert accuracy(result.probabilities[unknown], truth[unknown]) >= accuracy(
+        without[unknown], truth[unknown]) > accuracy(inductive[unknown], truth[unknown])
+
+
+def test_a_label_only_examples_show_is_not_dropped():
+    tiles, texts, truth = clustered(300, 3, 16, spread=0.5, text_noise=0.3, seed=8)
+    two = label_probabilities(tiles, texts[:2], 10.0)  # the third label's text says nothing
+    inductive = np.concatenate([two, np.full((len(tiles), 1), 1e-3, np.float32)], axis=1)
+    inductive /= inductive.sum(axis=1, keepdims=True)
+    known = np.full(len(tiles), -1)
+    known[np.flatnonzero(truth == 2)[:5]] = 2
+    result = transductive.refine(tiles, inductive, known=known)
+    assert result.dropped_labels == 0
+    assert np.all(np.argmax(result.probabilities[known == 2], axis=1) == 2)
+    assert transductive.refine(tiles, inductive).dropped_labels == 1
+
+
+def test_known_labels_are_checked():
+    tiles = unit(np.random.default_rng(9).standard_normal((6, 8)))
+    prior = np.full((6, 2), 0.5, np.float32)
+    with pytest.raises(ValueError, match="known labels for 6 tiles"):
+        transductive.refine(tiles, prior, known=np.zeros(5, int))
+    with pytest.raises(ValueError, match="-1 or 0 to 1"):
+        transductive.refine(tiles, prior, known=np.full(6, 2))

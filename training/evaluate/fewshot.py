@@ -34,7 +34,7 @@ def draw(labels, k, seed):
 
 
 def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, settings=None,
-                   refine=False):
+                   refine=False, keep_examples=True, refine_settings=None):
     """Top-1 accuracy (percent) of the classifier fitted to k examples a class.
 
     Args:
@@ -42,7 +42,11 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
         labels: (images,) class numbers.
         text: (classes, dim) text embeddings of the class names, or None (examples only).
         refine: refine the probabilities of all images together first (transductive, as the
-            plugin refines every tile of a raster, the examples' included).
+            plugin refines every tile of a raster, the examples' included); "auto": as the
+            plugin does by default, only while the classifier is class prototypes.
+        keep_examples: the refinement keeps the examples' labels (as the plugin does for
+            example tiles on the raster it labels); False lets it relabel them.
+        refine_settings: transductive.RefineSettings (None: the plugin's defaults).
     """
     images = np.asarray(images, np.float16)
     labels = np.asarray(labels)
@@ -52,8 +56,13 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
         rest = np.setdiff1d(np.arange(len(labels)), support)
         model = example_classifier.fit(images[support], labels[support], class_names,
                                        text=text, settings=settings)
-        if refine:
-            probabilities = transductive.refine(images, model.probabilities(images)).probabilities
+        if refine is True or (refine == "auto"
+                               and model.method == example_classifier.PROTOTYPES):
+            known = np.full(len(labels), -1, np.int64)
+            if keep_examples:
+                known[support] = labels[support]
+            probabilities = transductive.refine(images, model.probabilities(images),
+                                                refine_settings, known).probabilities
             predicted = np.argmax(probabilities[rest], axis=1)
         else:
             predicted = np.argmax(model.logits(images[rest]), axis=1)
@@ -66,12 +75,14 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
 
 def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS):
     """k-shot top-1 for every k, examples only and examples with the class names as text, each
-    also refined with all images together as the plugin does by default (a k that leaves some
+    also refined with all images together (the examples keep their classes), and the plugin's
+    default: class names, refined only while the classifier is prototypes (a k that leaves some
     class no image to score, as with --limit, is skipped and says so)."""
     smallest = int(np.bincount(np.asarray(labels)).min())
     variants = [("examples_only", None, False), ("examples_and_class_names", text, False),
                 ("examples_only_refined", None, True),
-                ("examples_and_class_names_refined", text, True)]
+                ("examples_and_class_names_refined", text, True),
+                ("examples_and_class_names_default", text, "auto")]
     return {variant: {str(k): kshot_accuracy(images, labels, class_names, k, seeds, vectors,
                                              refine=refine)
                       if k < smallest else {"skipped": f"a class has only {smallest} images"}

@@ -62,12 +62,22 @@ def method_comparison(images, labels, names, texts):
             for variant, text in texts.items()}
 
 
+REFINEMENTS = {
+    "not refined": {"refine": False},
+    "refined, examples relabelled": {"refine": True, "keep_examples": False},
+    "refined, examples kept": {"refine": True},
+    "refined, examples kept, text prior halved (TransCLIP few-shot lambda 0.5)": {
+        "refine": True, "refine_settings": RefineSettings(prior_power=0.5)},
+}
+
+
 def refinement(images, labels, names, texts):
-    """The chosen classifier with and without transductive refinement of all images."""
+    """The chosen classifier without and with transductive refinement of all images: the
+    examples' labels kept or not, the classifier's prior at full or half weight."""
     return {variant: {name: {str(k): round(kshot_accuracy(images, labels, names, k, SEEDS, text,
-                                                           refine=refine)["top1"], 2)
+                                                           **options)["top1"], 2)
                              for k in SHOTS}
-                      for name, refine in (("not refined", False), ("refined", True))}
+                      for name, options in REFINEMENTS.items()}
             for variant, text in texts.items()}
 
 

@@ -58,7 +58,12 @@ class LabelOptions:
         class_raster_path: optional class raster of the first raster.
         crs_wkt: CRS of the polygon layer (None: the first raster's).
         raster_names: names of the rasters to label, for the `raster` field.
-        refine: refine each raster's probabilities with all its tiles (transductive).
+        refine: refine each raster's probabilities with all its tiles (transductive) while
+            the classifier is class prototypes (some class has fewer than
+            `ClassifierSettings.logistic_min_examples` examples); the logistic regression fitted
+            to more examples is not refined (on AID validation images refinement helped with
+            1-4 examples a class and cost 0.1-0.3 points with 8 or 16). The example tiles keep
+            their classes.
     """
 
     top_k: int = 3
@@ -70,7 +75,9 @@ class LabelOptions:
 
     def describe(self):
         return {"top_k": self.top_k, "min_score": self.min_score,
-                "refine": transductive.RefineSettings().describe() if self.refine else False}
+                "refine": {**transductive.RefineSettings().describe(),
+                           "when": "the classifier is class prototypes", "examples": "kept"}
+                if self.refine else False}
 
 
 @dataclass
@@ -80,6 +87,7 @@ class TrainingTiles:
     embeddings: np.ndarray
     classes: list
     groups: np.ndarray
+    places: list  # (example raster number, tile numbers) of each group
 
 
 def label_from_examples(indexes, model, examples, out_path, text_labels=None,
@@ -104,7 +112,8 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
     Returns:
         dict: output paths, "classes", "label_counts", "tiles", "examples" (given, used,
         outside, unlabelled, tiles), "classifier", "validation" (leave-one-out accuracy of
-        the examples per class) and "refinement" (one summary a raster; [] when off).
+        the examples per class) and "refinement" (one summary a raster; [] when not
+        refined).
 
     Raises:
         ValueError: no example on any tile, fewer than two classes, or a bad text label.
@@ -124,7 +133,9 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
                                              training.groups, text, settings)
     control.report(0.05, f"Classifier fitted to {counts['used']} examples ({counts['tiles']} "
                          f"tiles) of {len(classes)} classes: {classifier.method}")
-    scored, refinements = _refined(indexes, classifier, options.refine, control.share(0, 2))
+    known = _known_tiles(indexes, example_indexes, training, numbers)
+    scored, refinements = _refined(indexes, classifier, options.refine, known,
+                                   control.share(0, 2))
     record = _record(indexes, classes, words, options, classifier, validation, counts,
                      settings, refinements)
     written = _write(indexes, classes, scored, out_path, options, record, control.share(1, 2))
@@ -185,16 +196,18 @@ def _training_tiles(example_indexes, examples, control):
     if outside:
         control.warn(f"{len(outside)} of {len(labelled)} examples lie on no tile of the rasters "
                      f"and were not used: {_names(examples, outside)}")
-    embeddings, classes, groups = [], [], []
+    embeddings, classes, groups, places = [], [], [], []
     for group, (number, found) in enumerate((n, f) for n, f in zip(labelled, located) if f):
         index_number, tiles = found
         embeddings.append(example_indexes[index_number].embeddings[np.sort(tiles)])
         classes += [examples.classes[number]] * len(tiles)
         groups += [group] * len(tiles)
+        places.append((index_number, np.sort(tiles)))
     counts = {"given": len(examples.classes), "used": len(labelled) - len(outside),
               "outside": len(outside), "unlabelled": len(examples.classes) - len(labelled),
               "tiles": len(classes)}
-    return TrainingTiles(np.concatenate(embeddings), classes, np.asarray(groups)), counts
+    return (TrainingTiles(np.concatenate(embeddings), classes, np.asarray(groups), places),
+            counts)
 
 
 def _names(examples, numbers):
@@ -267,16 +280,40 @@ def _record(indexes, classes, words, options, classifier, validation, counts, se
             "examples": counts, "validation": validation, "refinement": refinements}
 
 
-def _refined(indexes, classifier, refine, control):
-    """Each raster's (tiles, classes) probabilities, refined with all its tiles when `refine`;
-    and what each refinement did."""
+def _known_tiles(indexes, example_indexes, training, numbers):
+    """Each raster to label's (tiles,) class numbers of its example tiles, -1 elsewhere (and
+    where examples of two classes share a tile)."""
+    known = [np.full(len(index), -1, np.int64) for index in indexes]
+    group_class = {group: numbers[np.flatnonzero(training.groups == group)[0]]
+                   for group in range(len(training.places))}
+    for group, (example_raster, tiles) in enumerate(training.places):
+        for number, index in enumerate(indexes):
+            if index is example_indexes[example_raster]:
+                row = known[number]
+                clash = (row[tiles] == -2) | ((row[tiles] >= 0)
+                                              & (row[tiles] != group_class[group]))
+                row[tiles] = group_class[group]
+                row[tiles[clash]] = -2  # two classes: known as neither
+    for row in known:
+        row[row == -2] = -1
+    return known
+
+
+def _refined(indexes, classifier, refine, known, control):
+    """Each raster's (tiles, classes) probabilities, refined with all its tiles when `refine`
+    and the classifier is class prototypes; and what each refinement did."""
     scored, refinements = [], []
+    refine = refine and classifier.method != example_classifier.LOGISTIC
+    if not refine:
+        control.report(0.0, "Labels not refined with the whole raster: "
+                       + ("every class has enough examples for the logistic regression alone"
+                          if classifier.method == example_classifier.LOGISTIC else "turned off"))
     for number, index in enumerate(indexes):
         share = control.share(number, len(indexes))
         probabilities = classifier.probabilities(index.embeddings)
         if refine:
             share.report(0.1)
-            refinement = transductive.refine(index.embeddings, probabilities)
+            refinement = transductive.refine(index.embeddings, probabilities, known=known[number])
             control.check()
             probabilities = refinement.probabilities
             refinements.append(refinement.describe())

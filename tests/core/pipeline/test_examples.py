@@ -183,6 +183,50 @@ def test_outside_unlabelled_and_missing_classes_are_warned(tmp_path, clip_model,
     assert kept["classes"] == ["lake", "roof", "tree"]  # lake now has words: its name
 
 
+def test_example_tiles_keep_their_class_and_many_examples_are_not_refined(
+        tmp_path, clip_model, spacenet):
+    """Refinement keeps each example tile's class (a tile that examples of two classes share
+    keeps neither); with 8 examples a class the logistic regression labels alone."""
+    index, _, _ = pipeline.index_raster(spacenet, clip_model, TileSettings(tile_size=128),
+                                        tmp_path)
+    centres = [np.mean(index.footprint(t), axis=0) for t in range(len(index))]
+
+    def labelled(tiles, classes):
+        return pipeline.ExampleSet([f"POINT ({centres[t][0]} {centres[t][1]})" for t in tiles],
+                                   classes)
+    few = labelled([0, 1, 2, 3, 4, 5], ["a", "b", "a", "b", "a", "b"])
+    summary = pipeline.label_from_examples([index], clip_model, few, tmp_path / "few.gpkg")
+    assert summary["classifier"]["method"] == "prototypes" and len(summary["refinement"]) == 1
+    _, _, rows = features(tmp_path / "few.gpkg")
+    assert [rows[t]["label"] for t in range(6)] == ["a", "b", "a", "b", "a", "b"]
+    many = labelled(range(16), ["a", "b"] * 8)
+    summary = pipeline.label_from_examples([index], clip_model, many, tmp_path / "many.gpkg")
+    assert summary["classifier"]["method"] == "logistic regression"
+    assert summary["refinement"] == []
+    record = read_metadata(tmp_path / "many.gpkg")
+    assert record["parameters"]["refine"]["when"] == "the classifier is class prototypes"
+
+
+def test_known_tiles_of_the_rasters_labelled():
+    """Examples on another raster mark nothing; two classes on one tile mark it unknown."""
+    from terralens.plugin.core.pipeline.examples import TrainingTiles, _known_tiles
+
+    class Index:
+        def __len__(self):
+            return 5
+
+    labelled, other = Index(), Index()
+    training = TrainingTiles(np.zeros((5, 2)), ["a", "b", "b", "a", "a"],
+                             np.array([0, 1, 1, 2, 3]),
+                             [(0, np.array([1])), (0, np.array([2, 3])), (1, np.array([0])),
+                              (0, np.array([3]))])
+    numbers = np.array([0, 1, 1, 0, 0])
+    known = _known_tiles([labelled], [labelled, other], training, numbers)
+    np.testing.assert_array_equal(known[0], [-1, 0, 1, -1, -1])
+    known = _known_tiles([other], [labelled, other], training, numbers)
+    np.testing.assert_array_equal(known[0], [0, -1, -1, -1, -1])
+
+
 def test_bad_examples_fail_with_the_reason_and_write_nothing(tmp_path, clip_model, spacenet):
     index, _, _ = pipeline.index_raster(spacenet, clip_model, TileSettings(tile_size=128),
                                         tmp_path / "cache")

@@ -236,9 +236,28 @@ def test_kshot_draws_fixed_examples_and_scores_the_rest():
     images = unit(centres[labels] + 0.1 * rng.normal(size=(30, 32)))
     report = few_shot_report(images, labels, ["a", "b", "c"], centres, shots=(1, 16),
                              seeds=(0, 1))
-    assert sorted(report) == ["examples_and_class_names", "examples_and_class_names_refined",
-                              "examples_only", "examples_only_refined"]
+    assert sorted(report) == ["examples_and_class_names", "examples_and_class_names_default",
+                              "examples_and_class_names_refined", "examples_only",
+                              "examples_only_refined"]
     for variant in report:
         assert report[variant]["1"]["top1"] == 100.0
         assert len(report[variant]["1"]["per_seed"]) == 2
         assert "skipped" in report[variant]["16"]  # 10 images a class: none left to score
+
+
+def test_the_default_refines_prototypes_only():
+    """The plugin's default: refined with 1 example a class (prototypes), not with 8 (the
+    logistic regression)."""
+    from training.evaluate.fewshot import few_shot_report
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 40)
+    centres = unit(rng.normal(size=(3, 32)))
+    images = unit(centres[labels] + 0.9 * rng.normal(size=(120, 32)))
+    report = few_shot_report(images, labels, ["a", "b", "c"], centres, shots=(1, 8),
+                             seeds=(0, 1))
+    default = report["examples_and_class_names_default"]
+    assert default["1"]["per_seed"] == report["examples_and_class_names_refined"]["1"]["per_seed"]
+    assert default["8"]["per_seed"] == report["examples_and_class_names"]["8"]["per_seed"]
+    assert default["8"]["method"] == "logistic regression"
+    assert default["1"]["per_seed"] != report["examples_and_class_names"]["1"]["per_seed"]

@@ -27,7 +27,8 @@ the graph and the Gaussian means, a label's mean starts from its known tiles, an
 a known tile is never dropped. Re-estimated mixing weights were tried and rejected: they
 helped when most labels were absent but collapsed clusters (up to -14 points) on balanced
 synthetic clusters. Known cost: labels that occur on a few stray tiles only can still take
-tiles from present ones (-2 points on AID when 22 of 30 labels were absent). Under 2 tiles or 2 labels nothing is refined.
+tiles from present ones (-2 points on AID when 22 of 30 labels were absent). Under 2 tiles or
+2 labels nothing is refined.
 """
 
 import time

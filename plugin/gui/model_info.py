@@ -33,8 +33,10 @@ GROUPS = {"text_int8": "with the 8-bit text encoder", "published": "published, f
           "fewshot_with_class_names": "with the class names, not refined",
           "fewshot_with_class_names_refined": "with the class names, refined (the default)",
           "three_rotations": "each tile in 3 rotations (the plugin's default)",
-          "three_rotations_refined": "3 rotations, refined, examples with class names (the "
-                                     "plugin's defaults)"}
+          "three_rotations_refined": "3 rotations, refined (examples with class names, "
+                                     "their classes kept)",
+          "three_rotations_examples_default": "3 rotations, examples with class names, refined "
+                                              "under 8 a class (the plugin's defaults)"}
 TRAINING_FACTS = (  # (label, path in provenance)
     ("Trained on", ("data", "source")), ("Training images", ("data", "images")),
     ("Recipe", ("recipe", "name")), ("Epochs", ("recipe", "optim", "epochs")),

@@ -122,7 +122,9 @@ its text (untick it to label from the examples alone; numbers are never used as 
 are not among the rasters to label, so that examples on one raster can label others.</li>
 <li><b>Top labels kept</b>, <b>Minimum score</b> and <b>Refine labels with the whole
 raster</b> (on by default): as in <b>Label tiles</b>; the classifier's probabilities are the
-starting point of the refinement, one raster at a time.</li>
+starting point of the refinement, one raster at a time, and the example tiles keep their class.
+It runs while some class has fewer than 8 examples: with more, the classifier alone labels
+better (measured on validation images), and the log says it was skipped.</li>
 </ul>
 <p>At least two classes are needed: examples of two classes, or examples of one and text
 labels for others.</p>

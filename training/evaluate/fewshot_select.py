@@ -11,7 +11,9 @@ the classes take another class's text ("swapped"), or noise is added to every te
 ("noised"). A choice must hold under all of them.
 
 The same images also chose how many rotations of a tile the plugin averages by default
-(`views`; `TileSettings.views`).
+(`views`; `TileSettings.views`). The comparisons ran with one view a tile, as they were first
+made; refinement is compared again at the default views (`refinement_at_default_views`), which
+is where the rule for labels from examples (refine only class prototypes) was read.
 """
 
 import argparse
@@ -24,6 +26,7 @@ import numpy as np
 from terralens.plugin.core import example_classifier
 from terralens.plugin.core.atomic import atomic_write_text
 from terralens.plugin.core.encoders import MAX_VIEWS, load_model
+from terralens.plugin.core.tiled_raster import DEFAULT_VIEWS
 from terralens.plugin.core.transductive import RefineSettings
 
 from .data import DEFAULT_DATA_ROOT, class_phrase, image_reader, read_scene_classes
@@ -138,6 +141,12 @@ def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR)
             "methods": method_comparison(images, folder.labels, folder.class_names, texts),
             "centring": centring(images, folder.labels, folder.class_names),
             "refinement": refinement(images, folder.labels, folder.class_names, texts),
+            "refinement_at_default_views": {
+                "views": DEFAULT_VIEWS,
+                **refinement(Embedder(model, model.bundle.image.size, image_reader(),
+                                      EmbeddingCache(cache_dir), data_root, views=DEFAULT_VIEWS)
+                             .images("aid", folder.paths),
+                             folder.labels, folder.class_names, texts)},
             "calibrated_1shot_temperature": calibrated_temperature(images, folder.labels),
             "views": views_comparison(
                 {views: Embedder(model, model.bundle.image.size, image_reader(),

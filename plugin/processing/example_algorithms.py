@@ -56,7 +56,8 @@ class LabelFromExamples(LabelParameters, IndexingAlgorithm):
         self.add_model_parameters()
         self.add_label_outputs("Class raster of the first raster (one class number a tile)")
         self.addOutput(QgsProcessingOutputNumber(
-            self.ACCURACY, self.tr("Leave-one-out accuracy of the examples (%; -1: none "
+            self.ACCURACY, self.tr("Accuracy of the examples, each classified without it "
+                                   "(leave-one-out; 10-fold with 8+ a class) (%; -1: none "
                                    "could be left out)")))
 
     def run_job(self, parameters, context, feedback):
@@ -149,7 +150,6 @@ def log_summary(feedback, summary):
     refined = summary["refinement"]
     feedback.pushInfo(f"{summary['tiles']} tiles labelled; "
                       + (f"refinement changed {sum(r['changed_tiles'] for r in refined)} of "
-                         "them; " if refined else "not refined ("
-                         + ("turned off" if summary["classifier"]["method"] != "logistic regression"
-                            else "enough examples for the logistic regression alone") + "); ")
+                         "them; " if refined
+                         else f"not refined ({summary['refinement_skipped']}); ")
                       + f"best labels: {summary['label_counts']}")

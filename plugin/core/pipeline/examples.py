@@ -46,7 +46,8 @@ class ExampleSet:
     def name(self, number):
         """"feature 12 (water)": an example as the user knows it."""
         ident = self.ids[number] if self.ids is not None else number + 1
-        return f"feature {ident} ({self.classes[number]})"
+        value = self.classes[number]
+        return f"feature {ident} ({'no class' if value is None else value})"
 
 
 @dataclass
@@ -87,7 +88,7 @@ class TrainingTiles:
     embeddings: np.ndarray
     classes: list
     groups: np.ndarray
-    places: list  # (example raster number, tile numbers) of each group
+    places: list  # (example raster number, tile numbers, class) of each example
 
 
 def label_from_examples(indexes, model, examples, out_path, text_labels=None,
@@ -112,8 +113,8 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
     Returns:
         dict: output paths, "classes", "label_counts", "tiles", "examples" (given, used,
         outside, unlabelled, tiles), "classifier", "validation" (leave-one-out accuracy of
-        the examples per class) and "refinement" (one summary a raster; [] when not
-        refined).
+        the examples per class), "refinement" (one summary a raster; [] when not
+        refined) and "refinement_skipped" (why not, or None).
 
     Raises:
         ValueError: no example on any tile, fewer than two classes, or a bad text label.
@@ -133,16 +134,19 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
                                              training.groups, text, settings)
     control.report(0.05, f"Classifier fitted to {counts['used']} examples ({counts['tiles']} "
                          f"tiles) of {len(classes)} classes: {classifier.method}")
-    known = _known_tiles(indexes, example_indexes, training, numbers)
+    known = _known_tiles(indexes, example_indexes,
+                         [(r, t, classes.index(c)) for r, t, c in training.places])
     scored, refinements = _refined(indexes, classifier, options.refine, known,
                                    control.share(0, 2))
+    skipped = refinement_skipped(options.refine, classifier)
     record = _record(indexes, classes, words, options, classifier, validation, counts,
-                     settings, refinements)
+                     settings, refinements, skipped)
     written = _write(indexes, classes, scored, out_path, options, record, control.share(1, 2))
     return {"output": str(out_path), "class_raster": options.class_raster_path,
             "classes": classes, "text_labels": words, "examples": counts,
             "classifier": classifier.describe(), "validation": validation,
-            "refinement": refinements, **written}
+            "refinement": refinements,
+            "refinement_skipped": skipped, **written}
 
 
 def sorted_classes(values):
@@ -179,9 +183,10 @@ def _as_number(value):
 def _training_tiles(example_indexes, examples, control):
     """The tiles of every labelled example found on a raster; warnings for the others."""
     labelled = [n for n, c in enumerate(examples.classes) if c is not None]
-    if len(labelled) < len(examples.classes):
-        control.warn(f"{len(examples.classes) - len(labelled)} examples have no class value "
-                     "and were not used")
+    unlabelled = [n for n, c in enumerate(examples.classes) if c is None]
+    if unlabelled:
+        control.warn(f"{len(unlabelled)} examples have no class value and were not used: "
+                     f"{_names(examples, unlabelled)}")
     if not labelled:
         raise ValueError("no example has a class value: give every example point or polygon "
                          "its class in the class field")
@@ -196,18 +201,39 @@ def _training_tiles(example_indexes, examples, control):
     if outside:
         control.warn(f"{len(outside)} of {len(labelled)} examples lie on no tile of the rasters "
                      f"and were not used: {_names(examples, outside)}")
-    embeddings, classes, groups, places = [], [], [], []
-    for group, (number, found) in enumerate((n, f) for n, f in zip(labelled, located) if f):
+    embeddings, classes, places = [], [], []
+    for number, found in ((n, f) for n, f in zip(labelled, located) if f):
         index_number, tiles = found
         embeddings.append(example_indexes[index_number].embeddings[np.sort(tiles)])
         classes += [examples.classes[number]] * len(tiles)
-        groups += [group] * len(tiles)
-        places.append((index_number, np.sort(tiles)))
+        places.append((index_number, np.sort(tiles), examples.classes[number]))
+    groups = _shared_tile_groups(places)
     counts = {"given": len(examples.classes), "used": len(labelled) - len(outside),
               "outside": len(outside), "unlabelled": len(examples.classes) - len(labelled),
               "tiles": len(classes)}
-    return (TrainingTiles(np.concatenate(embeddings), classes, np.asarray(groups), places),
-            counts)
+    return TrainingTiles(np.concatenate(embeddings), classes, groups, places), counts
+
+
+def _shared_tile_groups(places):
+    """(tiles,) group of each example tile: examples of one class that share a tile are one
+    group, so that leave-one-out never scores an example against its twin on the same tile."""
+    parent = list(range(len(places)))
+
+    def root(number):
+        while parent[number] != number:
+            parent[number] = parent[parent[number]]
+            number = parent[number]
+        return number
+
+    first_on_tile = {}
+    for number, (raster, tiles, value) in enumerate(places):
+        for tile in tiles:
+            other = first_on_tile.setdefault((raster, int(tile), value), number)
+            parent[root(number)] = root(other)
+    roots = [root(number) for number in range(len(places))]
+    renumbered = {r: n for n, r in enumerate(dict.fromkeys(roots))}
+    return np.concatenate([[renumbered[r]] * len(tiles)
+                           for r, (_, tiles, _) in zip(roots, places)]).astype(np.int64)
 
 
 def _names(examples, numbers):
@@ -267,7 +293,7 @@ def _text_vectors(model, classes, words):
 
 
 def _record(indexes, classes, words, options, classifier, validation, counts, settings,
-            refinements):
+            refinements, skipped):
     first = indexes[0].provenance
     return {"model_id": first.get("model_id"), "image_encoder": first.get("image_encoder"),
             "job": "label from examples",
@@ -277,37 +303,44 @@ def _record(indexes, classes, words, options, classifier, validation, counts, se
             "classifier": {**classifier.describe(),
                            "settings": (settings or example_classifier.ClassifierSettings())
                            .describe()},
-            "examples": counts, "validation": validation, "refinement": refinements}
+            "examples": counts, "validation": validation, "refinement": refinements,
+            "refinement_skipped": skipped}
 
 
-def _known_tiles(indexes, example_indexes, training, numbers):
+def _known_tiles(indexes, example_indexes, places):
     """Each raster to label's (tiles,) class numbers of its example tiles, -1 elsewhere (and
     where examples of two classes share a tile)."""
     known = [np.full(len(index), -1, np.int64) for index in indexes]
-    group_class = {group: numbers[np.flatnonzero(training.groups == group)[0]]
-                   for group in range(len(training.places))}
-    for group, (example_raster, tiles) in enumerate(training.places):
+    for example_raster, tiles, class_number in places:
         for number, index in enumerate(indexes):
             if index is example_indexes[example_raster]:
                 row = known[number]
-                clash = (row[tiles] == -2) | ((row[tiles] >= 0)
-                                              & (row[tiles] != group_class[group]))
-                row[tiles] = group_class[group]
+                clash = (row[tiles] == -2) | ((row[tiles] >= 0) & (row[tiles] != class_number))
+                row[tiles] = class_number
                 row[tiles[clash]] = -2  # two classes: known as neither
     for row in known:
         row[row == -2] = -1
     return known
 
 
+def refinement_skipped(refine, classifier):
+    """Why the labels are not refined (None: they are)."""
+    if not refine:
+        return "turned off"
+    if classifier.method == example_classifier.LOGISTIC:
+        return ("every class has 8 or more examples, and the logistic regression labels better "
+                "alone")
+    return None
+
+
 def _refined(indexes, classifier, refine, known, control):
     """Each raster's (tiles, classes) probabilities, refined with all its tiles when `refine`
     and the classifier is class prototypes; and what each refinement did."""
     scored, refinements = [], []
-    refine = refine and classifier.method != example_classifier.LOGISTIC
-    if not refine:
-        control.report(0.0, "Labels not refined with the whole raster: "
-                       + ("every class has enough examples for the logistic regression alone"
-                          if classifier.method == example_classifier.LOGISTIC else "turned off"))
+    skipped = refinement_skipped(refine, classifier)
+    refine = skipped is None
+    if skipped:
+        control.report(0.0, f"Labels not refined with the whole raster: {skipped}")
     for number, index in enumerate(indexes):
         share = control.share(number, len(indexes))
         probabilities = classifier.probabilities(index.embeddings)

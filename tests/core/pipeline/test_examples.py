@@ -176,7 +176,7 @@ def test_outside_unlabelled_and_missing_classes_are_warned(tmp_path, clip_model,
     assert summary["classes"] == ["roof", "tree"]
     assert summary["examples"] == {"given": 5, "used": 3, "outside": 1, "unlabelled": 1,
                                    "tiles": 3}
-    assert "1 examples have no class value" in warnings[0]
+    assert "1 examples have no class value" in warnings[0] and "feature 5 (no class)" in warnings[0]
     assert "1 of 4 examples lie on no tile" in warnings[1] and "feature 4 (lake)" in warnings[1]
     assert "'lake' has no example on the rasters and no text: dropped" in warnings[2]
     kept = pipeline.label_from_examples([index], clip_model, examples, tmp_path / "k.gpkg")
@@ -202,29 +202,48 @@ def test_example_tiles_keep_their_class_and_many_examples_are_not_refined(
     many = labelled(range(16), ["a", "b"] * 8)
     summary = pipeline.label_from_examples([index], clip_model, many, tmp_path / "many.gpkg")
     assert summary["classifier"]["method"] == "logistic regression"
-    assert summary["refinement"] == []
+    assert summary["refinement"] == [] and "8 or more examples" in summary["refinement_skipped"]
     record = read_metadata(tmp_path / "many.gpkg")
     assert record["parameters"]["refine"]["when"] == "the classifier is class prototypes"
+    assert record["refinement_skipped"] == summary["refinement_skipped"]
+    off = pipeline.label_from_examples([index], clip_model, many, tmp_path / "off.gpkg",
+                                       options=pipeline.LabelOptions(refine=False))
+    assert off["refinement_skipped"] == "turned off"
+
+
+def test_examples_on_one_tile_are_left_out_together(tmp_path, clip_model, spacenet):
+    """Two points on one tile are one example for the accuracy of the examples: leave-one-out
+    never scores a point against its twin on the same tile."""
+    index, _, _ = pipeline.index_raster(spacenet, clip_model, TileSettings(tile_size=128),
+                                        tmp_path)
+    centres = [np.mean(index.footprint(t), axis=0) for t in range(len(index))]
+    tiles, classes = [0, 1, 2, 3, 4, 5], ["a", "b", "a", "b", "a", "b"]
+    points = [f"POINT ({centres[t][0] + shift} {centres[t][1]})"
+              for t in tiles for shift in (0.0, 5.0)]
+    twice = pipeline.ExampleSet(points, [c for c in classes for _ in (0, 1)])
+    once = pipeline.ExampleSet(points[::2], classes)
+    both = [pipeline.label_from_examples([index], clip_model, examples, tmp_path / f"{n}.gpkg",
+                                         class_names_as_text=False)["validation"]
+            for n, examples in enumerate((once, twice))]
+    assert both[1]["validated"] == both[0]["validated"] == 6
+    assert both[1]["accuracy"] == both[0]["accuracy"]
 
 
 def test_known_tiles_of_the_rasters_labelled():
     """Examples on another raster mark nothing; two classes on one tile mark it unknown."""
-    from terralens.plugin.core.pipeline.examples import TrainingTiles, _known_tiles
+    from terralens.plugin.core.pipeline.examples import _known_tiles
 
     class Index:
         def __len__(self):
             return 5
 
     labelled, other = Index(), Index()
-    training = TrainingTiles(np.zeros((5, 2)), ["a", "b", "b", "a", "a"],
-                             np.array([0, 1, 1, 2, 3]),
-                             [(0, np.array([1])), (0, np.array([2, 3])), (1, np.array([0])),
-                              (0, np.array([3]))])
-    numbers = np.array([0, 1, 1, 0, 0])
-    known = _known_tiles([labelled], [labelled, other], training, numbers)
+    places = [(0, np.array([1]), 0), (0, np.array([2, 3]), 1), (1, np.array([0]), 1),
+              (0, np.array([3]), 0)]
+    known = _known_tiles([labelled], [labelled, other], places)
     np.testing.assert_array_equal(known[0], [-1, 0, 1, -1, -1])
-    known = _known_tiles([other], [labelled, other], training, numbers)
-    np.testing.assert_array_equal(known[0], [0, -1, -1, -1, -1])
+    known = _known_tiles([other], [labelled, other], places)
+    np.testing.assert_array_equal(known[0], [1, -1, -1, -1, -1])
 
 
 def test_bad_examples_fail_with_the_reason_and_write_nothing(tmp_path, clip_model, spacenet):

@@ -131,7 +131,8 @@ def open_tiled(path, model, settings):
     if not windows:
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
-    warnings = scale_warnings(scale) + tiling_warnings(source, scale, spec.size)
+    warnings = (scale_warnings(scale) + unknown_pixel_size_warning(source, settings)
+                + tiling_warnings(source, scale, spec.size))
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
                        encoder=model.image_for(spec.name), warnings=warnings, scale=scale)
 
@@ -182,6 +183,17 @@ def check_tile_fits(source, tile_px):
             f"pixels, and a tile covers {tile_px} x {tile_px}; a raster needs at least "
             f"{MIN_SIDE_PX} pixels and 1/{MIN_SIDE_PX} of a tile a side: lower the tile size "
             "or the ground sample distance (0: the raster's own pixels)")
+
+
+def unknown_pixel_size_warning(source, settings):
+    """A warning when the raster has no CRS and the scale is automatic: its map units (or, with
+    no georeferencing at all, its pixels) are taken as metres, which may be far off."""
+    if source.crs_wkt or settings.gsd_m is not None:
+        return []
+    return [f"the raster has no coordinate reference system, so its pixels are taken as "
+            f"{source.pixel_size_m:.3g} m of ground (map units as metres) and the automatic scale "
+            "may be wrong: set Ground sample distance to the metres of ground a model pixel "
+            "should show, or give the raster its CRS"]
 
 
 def tiling_warnings(source, scale, input_px):

@@ -90,7 +90,9 @@ class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
         feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
                           f"{summary['tiles_skipped']} skipped (nodata); "
                           + (f"refinement changed {refined['changed_tiles']} of them; "
-                             if refined else "not refined (turned off); ")
+                             if refined and refined["ran"] else
+                             "not refined (fewer than 2 tiles or labels); " if refined
+                             else "not refined (turned off); ")
                           + f"best labels: {summary['label_counts']}")
         subject = ", ".join(labels)
         results = self.styled_results(context, [

@@ -142,6 +142,17 @@ def test_a_raster_far_coarser_than_the_model_knows_is_warned_about(scaled, tmp_p
     assert "Ground sample distance" in tiled.warnings[0]
 
 
+def test_a_raster_without_crs_is_warned_about_when_the_scale_is_automatic(scaled, tmp_path):
+    """No georeferencing: pixels are taken as 1 m, and the log says so and what to set."""
+    path = make_tif(tmp_path / "photo.tif", [np.full((400, 400), 100)] * 3, epsg=None,
+                    geotransform=None)
+    automatic = open_tiled(path, scaled, TileSettings())
+    assert any("no coordinate reference system" in w and "taken as 1 m" in w
+               and "Ground sample distance" in w for w in automatic.warnings)
+    given = open_tiled(path, scaled, TileSettings(gsd_m=0.6))
+    assert not any("coordinate reference system" in w for w in given.warnings)
+
+
 def test_a_bundle_without_a_range_behaves_as_before(sensors, shared_data):
     path = shared_data / "scenes" / "satclip_s2" / "patch_25630.tif"
     tiled = open_tiled(path, sensors, TileSettings(bands="4,3,2", encoder="rgb"))

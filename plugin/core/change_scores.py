@@ -2,7 +2,8 @@
 
 import numpy as np
 
-# The threshold rule of `adaptive_threshold` (iterated median + 6 MAD) was chosen on pairs of
+# The threshold rule of `adaptive_threshold` (iterated median + 6 MAD taken as a standard
+# deviation, i.e. 6 x 1.4826 x MAD; "k MAD" below means the same) was chosen on pairs of
 # AID mosaics (the validation data of DATA.md) among 11 rules (Otsu, median + k MAD, both
 # iterated or not), never on the UC Merced pairs whose figures are reported: it had the best
 # F1 among the rules that mark at most 5 % of the tiles of unchanged pairs. Plain median + k

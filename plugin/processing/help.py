@@ -234,9 +234,10 @@ read with the before raster's stretch, so that the same values look the same.</l
 <code>forest, farmland, houses, water, bare soil</code>, and a changed tile whose best label
 changed says so: <code>forest -&gt; houses</code>.</li>
 <li><b>Change threshold</b>: 0 adapts it to the scene: tiles that stand out from the bulk of
-the scene's scores (the scores below the threshold, their median plus 6 times their median
-absolute deviation, repeated until stable) are marked changed, whether few or half of the
-tiles changed.</li>
+the scene's scores (the scores below the threshold, their median plus 6 robust standard
+deviations, that is 6 x 1.4826 times their median absolute deviation, repeated from Otsu's cut
+until stable, and never below 0.05) are marked changed, whether few or half of the tiles
+changed.</li>
 </ul>
 <h3>Outputs</h3>
 <p>A polygon layer, one square a tile compared, with <code>change</code> (1 - cosine),

@@ -84,9 +84,16 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
                      "unreliable on so few; give a threshold")
     cut = float(threshold) if threshold else adaptive_threshold(scores)
     named = _best_labels(model, labels, templates, embeddings)
-    record = {**first.provenance, "after_raster": second.provenance.get("raster"),
+    after_raster = {**(second.provenance.get("raster") or {}), "path": str(after_path)}
+    if not same_grid:
+        after_raster["resampled_onto_before_grid"] = str(after_grid)
+    record = {**first.provenance, "job": "change detection", "after_raster": after_raster,
               "threshold": cut, "threshold_rule": "given" if threshold else "adaptive",
-              "labels": named[0] if named else None, "overlap": list(box)}
+              "labels": named[0] if named else None, "overlap": list(box),
+              "parameters": {**(first.provenance.get("parameters") or {}),
+                             "threshold": float(threshold) if threshold else 0.0,
+                             "labels": named[0] if named else None,
+                             "bands_after": bands_after}}
     windows = first.windows[rows_before]
     _write_changes(out_path, first, windows, scores, cut, named, record)
     if heatmap_path:

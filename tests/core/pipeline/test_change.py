@@ -68,6 +68,10 @@ def test_the_replaced_scenes_of_the_demo_pair_are_found(demo_pair, default_model
     assert {row["label_before"] for row in rows} <= set(UCM_LABELS.split(", "))
     values = gdal.Open(str(heat)).ReadAsArray()
     assert np.nanmax(values) == pytest.approx(max(scores.values()), abs=0.05)
+    record = read_metadata(out)
+    assert record["after_raster"]["path"] == str(after), "the user's raster, not the warped one"
+    assert record["after_raster"]["resampled_onto_before_grid"].endswith(".vrt")
+    assert record["parameters"]["threshold"] == 0.0 and record["parameters"]["labels"]
 
     calls = default_model.image.calls
     again = detect_changes(before, after, default_model, tmp_path / "again.gpkg",

@@ -45,13 +45,39 @@ def test_reliable_text_gets_weight_and_misleading_text_little():
     assert ec.fit(points, labels, list("abcd")).text_weight == 0.0
 
 
+def test_weights_of_separable_examples_are_capped_without_changing_labels():
+    """Text that names every example right drives the leave-one-out fit up (to the grid's end
+    on real scenes); beyond twice the model's own temperature both weights are scaled down
+    together: the same labels, less saturated scores."""
+    points, labels, _ = clusters(2, classes=5, spread=1.5, seed=0)
+    text = ec.unit_rows(np.stack([points[labels == c].sum(0) for c in range(5)]))
+    uncapped = ec.fit(points, labels, list("abcde"), text=text,
+                      settings=ec.ClassifierSettings(max_temperature_factor=1e9))
+    settings = ec.settings_for(5.0)
+    assert uncapped.text_weight > 2 * settings.text_temperature
+    capped = ec.fit(points, labels, list("abcde"), text=text, settings=settings)
+    assert capped.text_weight == pytest.approx(10.0)
+    assert capped.image_weight == pytest.approx(
+        uncapped.image_weight * 10.0 / uncapped.text_weight)
+    tiles, _, _ = clusters(50, classes=5, spread=1.5, seed=6)
+    np.testing.assert_array_equal(capped.logits(tiles).argmax(1),
+                                  uncapped.logits(tiles).argmax(1))
+    assert capped.probabilities(tiles).max(1).mean() < uncapped.probabilities(tiles).max(1).mean()
+    assert ec.fit(points, labels, list("abcde"), text=text,
+                  settings=ec.settings_for(100.0)).text_weight == uncapped.text_weight
+
+
 def test_text_helps_a_single_example_a_class():
     points, labels, centres = clusters(30, classes=5, spread=1.2, seed=4)
     support = np.array([np.flatnonzero(labels == c)[0] for c in range(5)])
     rest = np.setdiff1d(np.arange(len(labels)), support)
     alone = ec.fit(points[support], labels[support], list("abcde"))
     with_text = ec.fit(points[support], labels[support], list("abcde"), text=centres)
-    assert with_text.image_weight == ec.ClassifierSettings().image_temperature
+    uncapped = ec.fit(points[support], labels[support], list("abcde"), text=centres,
+                      settings=ec.ClassifierSettings(max_temperature_factor=1e9))
+    assert uncapped.image_weight == ec.ClassifierSettings().image_temperature
+    assert with_text.image_weight / with_text.text_weight == pytest.approx(
+        uncapped.image_weight / uncapped.text_weight)
     accuracy = [np.mean(m.logits(points[rest]).argmax(1) == labels[rest])
                 for m in (alone, with_text)]
     assert accuracy[1] > accuracy[0] + 0.05

@@ -73,7 +73,8 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
             "method": "/".join(sorted(methods))}
 
 
-def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS):
+def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS,
+                    settings=None):
     """k-shot top-1 for every k, examples only and examples with the class names as text, each
     also refined with all images together (the examples keep their classes), and the plugin's
     default: class names, refined only while the classifier is prototypes (a k that leaves some
@@ -84,7 +85,7 @@ def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS)
                 ("examples_and_class_names_refined", text, True),
                 ("examples_and_class_names_default", text, "auto")]
     return {variant: {str(k): kshot_accuracy(images, labels, class_names, k, seeds, vectors,
-                                             refine=refine)
+                                             settings, refine=refine)
                       if k < smallest else {"skipped": f"a class has only {smallest} images"}
                       for k in shots}
             for variant, vectors, refine in variants}
@@ -93,8 +94,9 @@ def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS)
 def few_shot(embedder, folders, template):
     """The evaluator's task: k-shot top-1 on every class set, beside its zero-shot top-1 with
     the same class-name text (one template)."""
+    settings = example_classifier.settings_for(embedder.model.bundle.logit_scale)
     results = {"shots": list(SHOTS), "seeds": list(SEEDS), "rule": RULE, "template": template,
-               "classifier": example_classifier.ClassifierSettings().describe(),
+               "classifier": settings.describe(),
                "note": "classifier settings chosen on AID validation images only "
                        "(python -m training fewshot-select)"}
     for name, folder in folders.items():
@@ -104,5 +106,6 @@ def few_shot(embedder, folders, template):
         zero_shot = 100.0 * float(np.mean(np.argmax(images @ text.T, axis=1) == folder.labels))
         results[name] = {"images": len(folder.paths), "classes": len(folder.class_names),
                          "zero_shot_top1": zero_shot,
-                         **few_shot_report(images, folder.labels, folder.class_names, text)}
+                         **few_shot_report(images, folder.labels, folder.class_names, text,
+                                           settings=settings)}
     return results

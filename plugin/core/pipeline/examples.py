@@ -127,6 +127,7 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
     classes, words = _classes_and_words(sorted_classes(given), text_labels, class_names_as_text)
     classes, words = _drop_missing(classes, words, set(training.classes), examples, control)
     text = _text_vectors(model, classes, words)
+    settings = example_classifier.settings_for(model.bundle.logit_scale, settings)
     numbers = np.asarray([classes.index(c) for c in training.classes], np.int64)
     classifier = example_classifier.fit(training.embeddings, numbers, classes, training.groups,
                                         text, settings)
@@ -301,8 +302,7 @@ def _record(indexes, classes, words, options, classifier, validation, counts, se
             "tiling": first.get("tiling"), "scaling": first.get("scaling"),
             "parameters": {"labels": classes, "text_labels": words, **options.describe()},
             "classifier": {**classifier.describe(),
-                           "settings": (settings or example_classifier.ClassifierSettings())
-                           .describe()},
+                           "settings": settings.describe()},
             "examples": counts, "validation": validation, "refinement": refinements,
             "refinement_skipped": skipped}
 

@@ -72,8 +72,8 @@ off when you want to mark unsure tiles.</li>
 seen, the labels are refined together. Tiles that look alike usually share a label, so a tile
 whose own scores are unsure takes the label that its look-alikes in the raster point to; each
 tile's own scores stay the starting point. It made zero-shot labels 5.5 to 7.3 points more
-accurate on two held-out scene collections (UC Merced, RSSCN7; each tile in 3 rotations) and costs little: about 7
-seconds of CPU time for 100,000 tiles. Turn it off when tiles should be judged one by one: a
+accurate on two held-out scene collections (UC Merced, RSSCN7; each tile in 3 rotations) and
+costs little: about 7 seconds of CPU time for 100,000 tiles. Turn it off when tiles should be judged one by one: a
 raster of a single tile or very few, unrelated images stitched together, or when you list
 many labels that cannot occur in the raster (a label no tile prefers is left out, but a label
 that a few tiles prefer by mistake can take more).</li>

@@ -68,15 +68,15 @@ Scores are the model's probabilities among <i>your</i> labels; they sum to 1 ove
 With refinement on (the default) they are the refined probabilities, which are mostly near 0
 or 1: a minimum score sorts out far fewer tiles than with refinement off, so turn refinement
 off when you want to mark unsure tiles.</li>
-<li><b>Refine labels with the whole raster</b> (on by default): after every tile has been
-seen, the labels are refined together. Tiles that look alike usually share a label, so a tile
-whose own scores are unsure takes the label that its look-alikes in the raster point to; each
-tile's own scores stay the starting point. It made zero-shot labels 5.5 to 7.3 points more
-accurate on two held-out scene collections (UC Merced, RSSCN7; each tile in 3 rotations) and
-costs little: about 7 seconds of CPU time for 100,000 tiles. Turn it off when tiles should be
-judged one by one: a raster of a single tile or very few, unrelated images stitched together, or when you list
-many labels that cannot occur in the raster (a label no tile prefers is left out, but a label
-that a few tiles prefer by mistake can take more).</li>
+<li><b>Refine labels with the whole raster</b> (on by default): after every tile has been seen,
+the labels are refined together. Tiles that look alike usually share a label, so a tile whose
+own scores are unsure takes the label that its look-alikes in the raster point to; each tile's
+own scores stay the starting point. It made zero-shot labels 5.5 to 7.3 points more accurate on
+two held-out scene collections (UC Merced, RSSCN7; each tile in 3 rotations) and costs little:
+about 7 seconds of CPU time for 100,000 tiles. Turn it off when tiles should be judged one by
+one: a raster of a single tile or very few, unrelated images stitched together, or when you
+list many labels that cannot occur in the raster (a label no tile prefers is left out, but a
+label that a few tiles prefer by mistake can take more).</li>
 <li><b>Prompt templates</b> (advanced): how a label becomes a sentence, <code>{}</code> marks
 the label; several lines make an ensemble.</li>
 </ul>

@@ -24,13 +24,8 @@ class EncodedBatches:
         batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, encoder.spec.size,
                                             tiled.settings.batch_size, windows=tiled.windows)
         read, self.tiles_encoded = 0, 0
-        for warning in tiled.warnings:
-            control.warn(warning)
-        scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
         views = tiled.settings.views if not self.dense else 1
-        turned = f", each in {views} rotations averaged" if views > 1 else ""
-        control.report(0.0, f"Encoding {tiled.windows_total} tiles of {tiled.tile_px} x "
-                            f"{tiled.tile_px} pixels{scale}{turned}")
+        announce_tiling(tiled, control, "Encoding", views)
         for batch in read_ahead(batches, depth=2):
             control.check()
             if self.dense:
@@ -90,3 +85,13 @@ def read_ahead(iterable, depth=2):
             except queue.Empty:
                 pass
         thread.join()
+
+
+def announce_tiling(tiled, control, doing, views):
+    """Warn about the tiling and log it: "<doing> N tiles of P x P pixels (the scale ...)"."""
+    for warning in tiled.warnings:
+        control.warn(warning)
+    scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
+    turned = f", each in {views} rotations averaged" if views > 1 else ""
+    control.report(0.0, f"{doing} {tiled.windows_total} tiles of {tiled.tile_px} x "
+                        f"{tiled.tile_px} pixels{scale}{turned}")

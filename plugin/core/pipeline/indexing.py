@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batches import EncodedBatches
+from ..batches import EncodedBatches, announce_tiling
 from ..index import TileIndex, build_index, cache_key, default_cache_dir, index_path
 from ..run_control import RunControl
 from ..tiled_raster import TileSettings, open_tiled
@@ -90,12 +90,14 @@ def _index_one(name, raster_path, model, settings, cache_dir, control, memory):
     key = index_key(tiled, model)
     path = index_path(cache_dir or default_cache_dir(), raster_path, key)
     if memory is not None and key in memory:
-        control.report(1.0, "index in memory")
+        announce_tiling(tiled, control, "Index in memory:", tiled.settings.views)
         return IndexedRaster(name, memory[key], path, key, FROM_MEMORY)
     if path.is_file():
         try:
             index = TileIndex.load(path)
-            control.report(1.0, "index reused")
+            announce_tiling(tiled, control, "Index reused, nothing encoded:",
+                            tiled.settings.views)
+            control.report(1.0)
             return IndexedRaster(name, index, path, key, FROM_DISK)
         except ValueError:  # unreadable (cut short, another version): rebuild it
             control.warn(f"the cached index {path.name} was unreadable: it is rebuilt")

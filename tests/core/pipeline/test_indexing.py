@@ -43,8 +43,14 @@ def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ort
     assert sum(1 for _, m in progress if m) == 2, "one log line a raster, not one a batch"
     calls = clip_model.image.calls
     memory = {first[0].key: first[0].index}
-    again = pipeline.index_rasters(rasters, clip_model, tmp_path, memory=memory)
+    progress.clear()
+    again = pipeline.index_rasters(rasters, clip_model, tmp_path,
+                                   RunControl(lambda f, m: progress.append((f, m))),
+                                   memory=memory)
     assert [r.source for r in again] == ["memory", "disk"] and clip_model.image.calls == calls
+    said = [m.split(" (")[0] for _, m in progress if m]
+    assert said == ["pan: Index in memory: 64 tiles of 128 x 128 pixels",
+                    "ortho: Index reused, nothing encoded: 20 tiles of 256 x 256 pixels"]
     assert again[0].index is first[0].index and again[1].key == first[1].key
     assert [r.path for r in again] == [r.path for r in first]
 
@@ -79,3 +85,13 @@ def test_a_truncated_cached_index_is_rebuilt(tmp_path, spacenet, wordpiece_model
     assert not reused and path_again == path and len(again) == len(index)
     assert control.warnings == [f"the cached index {path.name} was unreadable: it is rebuilt"]
     assert len(TileIndex.load(path)) == len(index)
+
+
+def test_a_reused_index_repeats_the_scale_warnings(tmp_path, spacenet, clip_model):
+    settings = TileSettings(tile_size=128, gsd_m=0.1)  # pixels of 0.5 m enlarged 5 times
+    for reused in (False, True):
+        warnings = []
+        _, _, was_reused = pipeline.index_raster(spacenet, clip_model, settings, tmp_path,
+                                                 RunControl(warning=warnings.append))
+        assert was_reused is reused
+        assert any("enlarged" in w and "Ground sample distance" in w for w in warnings)

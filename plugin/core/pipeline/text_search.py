@@ -102,6 +102,10 @@ def write_search_results(out_path, indexes, results, query, negatives, crs_wkt, 
     record = {"model_id": indexes[0].provenance.get("model_id"), "query": query,
               "negatives": list(negatives),
               "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes],
+              "results": len(results),
+              "tiling": [{key: i.provenance.get(key) for key in ("image_encoder", "tiling",
+                                                                 "scale", "scaling")}
+                         for i in indexes],
               **(extra or {})}
     fields = [("rank", "int"), ("score", "float"), ("query", "str"), ("raster", "str")]
     with PolygonWriter(out_path, crs_wkt, fields, "search", record) as writer:

@@ -6,6 +6,7 @@ from gdal_files import features, raster_bounds
 from osgeo import gdal
 
 from terralens.plugin.core import location, pipeline
+from terralens.plugin.core.outputs import read_metadata
 from terralens.plugin.core.pipeline import text_search
 from terralens.plugin.core.tiled_raster import TileSettings
 
@@ -24,6 +25,9 @@ def test_search_writes_ranked_tiles_and_heatmap(tmp_path, spacenet, ortho, clip_
     assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0]["query"] == "houses with pools"
     assert layer.GetSpatialRef().GetAuthorityCode(None) == "32616"
+    record = read_metadata(out)
+    assert record["results"] == 5 and record["tiling"][0]["tiling"]["tile_px"] == 128
+    assert record["tiling"][0]["tiling"]["views"] == 3 and "scale" in record["tiling"][0]
     heat_ds = gdal.Open(str(heat))
     values = heat_ds.ReadAsArray()
     assert np.isfinite(values).mean() > 0.9

@@ -161,6 +161,17 @@ def choose_threshold(probability, threshold=None):
                    f"which runs from {low:.3f} to {high:.3f})")
 
 
+def never_wins(probability, background_count):
+    """A sentence when the prompt's probability stays under an even split with its background
+    prompts everywhere (1 / (1 + their number)), else None: then the prompt is likely absent,
+    although Otsu's threshold always divides a map in two."""
+    finite = probability[np.isfinite(probability)]
+    even = 1.0 / (1 + background_count)
+    if finite.size == 0 or background_count == 0 or finite.max() >= even:
+        return None
+    return f"highest probability {finite.max():.3f}, an even split {even:.3f}"
+
+
 def empty_reason(probability, threshold, rule):
     """Why a mask is empty, in words a GIS user can act on (None when it is not)."""
     finite = probability[np.isfinite(probability)]

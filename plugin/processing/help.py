@@ -169,8 +169,10 @@ brought to the raster's own pixels along the image (joint bilateral upsampling: 
 the scores of nearby cells that look like it), so edges follow roofs, shores and field
 boundaries instead of a grid. This costs about 16 times the encoding of one tiling. The
 threshold is automatic: Otsu's method picks the probability that best splits the map into two
-groups, so the mask adapts to the raster; the log says which threshold was used, and why a
-mask is empty when it is. Measured on the SpaceNet Atlanta scene (0.5 m) and on Sentinel-2
+groups, so the mask adapts to the raster; the log says which threshold and which background
+words were used, why a mask is empty when it is, and when the prompt never scores above an even
+split with its background words anywhere (then it is likely absent: Otsu still splits the map,
+so check such a mask). Measured on the SpaceNet Atlanta scene (0.5 m) and on Sentinel-2
 water and vegetation: see the README.</p>
 <h3>Parameters</h3>
 <ul>

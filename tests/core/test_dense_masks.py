@@ -31,3 +31,12 @@ def test_empty_reason_names_the_highest_probability():
 def test_dense_overlap_starts_a_tile_every_fraction_of_a_cell():
     assert dense_masks.dense_overlap(4, 1) == pytest.approx(0.75)
     assert dense_masks.dense_overlap(4, 2) == pytest.approx(1 - 1 / 8)
+
+
+def test_a_prompt_that_never_beats_an_even_split_is_told():
+    probability = np.array([[0.10, 0.13], [np.nan, 0.12]], np.float32)
+    assert "highest probability 0.130, an even split 0.143" in dense_masks.never_wins(
+        probability, 6)
+    assert dense_masks.never_wins(probability, 0) is None  # no background: nothing to beat
+    probability[0, 0] = 0.5
+    assert dense_masks.never_wins(probability, 6) is None

@@ -64,7 +64,13 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
             tiled, batches, vectors, model.bundle.logit_scale, smooth_window,
             smooth_temperature)
     value, rule = dense_masks.choose_threshold(probability_map, threshold)
-    control.report(1.0, f"Mask of {prompt!r}: {rule}")
+    control.report(1.0, f"Mask of {prompt!r} against {', '.join(background) or 'nothing'}: "
+                        f"{rule}")
+    never = dense_masks.never_wins(probability_map, len(background))
+    if never and (threshold is None or threshold < 0):
+        control.warn(f"{prompt!r} never scores above an even split with its background words "
+                     f"anywhere ({never}): the automatic threshold still marks the places "
+                     f"most like it, which may not be {prompt!r} at all")
     record = provenance(model, tiled, prompt=prompt, background=background, method=method,
                         detail=detail if method == dense_masks.DENSE else None,
                         threshold=value, threshold_rule=rule, min_area=min_area,

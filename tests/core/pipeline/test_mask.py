@@ -9,6 +9,7 @@ from osgeo import gdal
 
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.outputs import METADATA_KEY
+from terralens.plugin.core.run_control import RunControl
 from terralens.plugin.core.tiled_raster import TileSettings
 
 
@@ -54,6 +55,27 @@ def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, s
     with pytest.raises(ValueError, match="method"):
         pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "x.gpkg",
                              method="pixels")
+
+
+def test_a_prompt_that_never_wins_is_warned_about(tmp_path, repo_root, wordpiece_model):
+    """A uniform grey raster: Otsu still cuts the map in two; the log says when the prompt
+    never beats an even split with its background words (the default model, whose building
+    scores 0.07 there against 1/7), and not otherwise (the tiny model scores it high)."""
+    from terralens.plugin.core import registry
+
+    default = registry.cached_model(str(repo_root / "models" / "terralens-effnet-minilm-v1"))
+    path = make_tif(tmp_path / "grey.tif", [np.full((256, 256), 120)] * 3)
+    for model, tile_size in ((default, None), (wordpiece_model, 64)):
+        warnings, prob = [], tmp_path / f"p{tile_size}.tif"
+        summary = pipeline.prompt_mask(path, model, "building", tmp_path / f"m{tile_size}.gpkg",
+                                       TileSettings(tile_size=tile_size), probability_path=prob,
+                                       control=RunControl(warning=warnings.append))
+        record = json.loads(gdal.Open(str(prob)).GetMetadataItem(METADATA_KEY))
+        even = 1.0 / (1 + len(record["parameters"]["background"]))
+        below = bool(np.nanmax(gdal.Open(str(prob)).ReadAsArray()) < even)
+        assert below == (model is default)
+        assert any("never scores above an even split" in w for w in warnings) == below
+        assert summary["threshold_rule"].startswith("automatic")
 
 
 def test_dense_mask_leaves_nodata_out(tmp_path, wordpiece_model):

@@ -25,6 +25,8 @@ class Scale:
         model_range_m: (finest, coarsest) metres a model pixel the model knows, or None.
         max_upsampling: the most model pixels a raster pixel should become, along a side.
         automatic_gsd_m: what AUTOMATIC picks for this raster (None: the model has no range).
+        input_size: pixels a side of the image the encoder takes (None: `tile_size`); a tile
+            of another size is resized to it, so the model sees another scale than `gsd_m`.
     """
 
     gsd_m: float
@@ -35,6 +37,22 @@ class Scale:
     model_range_m: tuple = None
     max_upsampling: float = DEFAULT_MAX_UPSAMPLING
     automatic_gsd_m: float = None
+    input_size: int = None
+
+    @property
+    def resized(self):
+        """True when tiles are resized to an encoder input of another size than `tile_size`."""
+        return self.input_size is not None and self.input_size != self.tile_size
+
+    @property
+    def seen_pixel_m(self):
+        """Metres of ground a pixel of the image the encoder really takes."""
+        return self.tile_ground_m / (self.input_size or self.tile_size)
+
+    @property
+    def seen_upsampling(self):
+        """Encoder pixels a raster pixel becomes along a side."""
+        return (self.input_size or self.tile_size) / self.tile_px
 
     @property
     def tile_ground_m(self):
@@ -68,6 +86,10 @@ class Scale:
             text += "; the model's own scale"
         elif self.how == GIVEN:
             text += "; as given by Ground sample distance"
+        if self.resized:
+            text += (f"; each tile is resized to the model's input of {self.input_size} pixels, "
+                     f"so it sees {_m(self.seen_pixel_m)} a pixel (raster pixels scaled "
+                     f"{self.seen_upsampling:.2g}x)")
         return text
 
     def record(self):
@@ -78,7 +100,10 @@ class Scale:
                 "raster_gsd_m": round(self.raster_gsd_m, 4),
                 "upsampling": round(self.upsampling, 3),
                 "model_range_m": list(self.model_range_m) if self.model_range_m else None,
-                "max_upsampling": self.max_upsampling}
+                "max_upsampling": self.max_upsampling,
+                "input_px": self.input_size or self.tile_size,
+                "seen_gsd_m": round(self.seen_pixel_m, 4),
+                "seen_upsampling": round(self.seen_upsampling, 3)}
 
 
 def tile_pixels(tile_size, gsd_m, raster_gsd_m):
@@ -101,7 +126,8 @@ def automatic_gsd(raster_gsd_m, preferred_m, scale_spec):
     return min(max(wanted, low), high)
 
 
-def choose_scale(raster_gsd_m, tile_size, requested_gsd_m, preferred_m, scale_spec):
+def choose_scale(raster_gsd_m, tile_size, requested_gsd_m, preferred_m, scale_spec,
+                 input_size=None):
     """The Scale a raster is tiled at.
 
     Args:
@@ -111,6 +137,7 @@ def choose_scale(raster_gsd_m, tile_size, requested_gsd_m, preferred_m, scale_sp
             raster's own pixels, else metres a model pixel.
         preferred_m: the bundle's (or its image encoder's) `gsd_m`.
         scale_spec: the bundle's ScaleSpec, or None (an older bundle: `preferred_m` always).
+        input_size: pixels a side of the encoder's input (None: `tile_size`).
     """
     automatic = None if scale_spec is None else automatic_gsd(raster_gsd_m, preferred_m,
                                                               scale_spec)
@@ -124,13 +151,20 @@ def choose_scale(raster_gsd_m, tile_size, requested_gsd_m, preferred_m, scale_sp
     most = DEFAULT_MAX_UPSAMPLING if scale_spec is None else scale_spec.max_upsampling
     return Scale(gsd if gsd > 0 else 0.0, int(tile_size),
                  tile_pixels(tile_size, gsd, raster_gsd_m), float(raster_gsd_m), how,
-                 spec_range, most, automatic)
+                 spec_range, most, automatic, input_size)
 
 
 def scale_warnings(scale):
     """What the user should know about a scale that makes results unreliable, with the
     parameter to change: raster pixels blown up into blur, or tiles far outside what the
     model knows."""
+    if scale.resized and scale.seen_upsampling > scale.max_upsampling * 1.05:
+        return [f"Tile size {scale.tile_size} differs from the model's input of "
+                f"{scale.input_size} pixels: each tile is resized to it, so each "
+                f"{_m(scale.raster_gsd_m)} raster pixel is enlarged "
+                f"{scale.seen_upsampling:.1f} times and the model sees blur ("
+                f"{_m(scale.seen_pixel_m)} a pixel): leave Tile size empty (or "
+                f"{scale.input_size}) and set the scale with Ground sample distance"]
     if scale.upsampling > scale.max_upsampling * 1.05:
         return [_blur_warning(scale)]
     if scale.model_range_m is None or scale.how == AUTOMATIC:

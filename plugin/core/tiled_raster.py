@@ -140,7 +140,7 @@ def open_tiled(path, model, settings):
 def raster_scale(source, settings, bundle, spec):
     """The scale.Scale `source` is tiled at with resolved `settings` (automatic or given)."""
     return choose_scale(source.pixel_size_m, settings.tile_size, settings.gsd_m,
-                        preferred_gsd(bundle, spec), bundle.scale)
+                        preferred_gsd(bundle, spec), bundle.scale, spec.size)
 
 
 def work_area(source, extent, tile_px):

@@ -15,7 +15,10 @@ most 1.5 times (the model records the scales it knows and that limit). With the 
 and tile size used. A raster much coarser than the model knows, or a ground sample distance
 that blows pixels up into blur or lies far outside the model's scales, gets a warning that says
 what to change. Type a ground sample distance to choose the scale yourself, or 0 to keep
-the raster's own pixels. <b>Overlap</b> makes neighbouring tiles share a part.</p>
+the raster's own pixels. A Tile size other than the model's own is a zoom: each tile is
+resized to the model's input, so the model sees another scale than the ground sample distance
+(the log says which, and warns when that enlarges pixels too much). <b>Overlap</b> makes
+neighbouring tiles share a part.</p>
 <p>A photo from above has no "up", so each tile is looked at in 3 <b>rotations</b> (as it is,
 turned by 180 and by 90 degrees) and the three are averaged: on held-out scene collections
 zero-shot labels were right about 1 point more often, labels from examples 1 to 3 points.

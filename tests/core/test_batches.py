@@ -82,4 +82,5 @@ def test_a_raster_without_a_usable_tile_is_warned_about(tmp_path, model):
     batches = EncodedBatches(open_tiled(path, model, TileSettings(tile_size=16, gsd_m=0)),
                              model, control)
     assert list(batches) == [] and batches.counts()["tiles_encoded"] == 0
-    assert len(control.warnings) == 1 and "no tile has enough valid pixels" in control.warnings[0]
+    empty = [w for w in control.warnings if "no tile has enough valid pixels" in w]
+    assert len(empty) == 1  # (the other: 16 px tiles enlarged to the tiny model's 64)

@@ -62,6 +62,8 @@ def scaled(repo_root):
     model = load_model(repo_root / "tests" / "data" / "tiny-sensors")
     model.bundle.scale = Bundle.from_dict(default).scale
     model.bundle.tile_size, model.bundle.gsd_m = 128, 0.6
+    for spec in model.bundle.image_specs:  # its encoders take 64 px; only tiling runs here
+        spec.size = 128
     assert model.bundle.scale.gsd_range_m == [0.6, 37.5]
     return model
 
@@ -158,3 +160,19 @@ def test_a_bundle_without_a_range_behaves_as_before(sensors, shared_data):
     tiled = open_tiled(path, sensors, TileSettings(bands="4,3,2", encoder="rgb"))
     assert tiled.scale.how == "model default" and tiled.tile_px == 64  # gsd_m 0: native pixels
     assert tiled.warnings == []
+
+
+def test_a_tile_size_other_than_the_models_input_is_said_and_warned_about(scaled, shared_data):
+    """Tiles of 64 model pixels are resized to the model's 128: the model sees twice as fine
+    a scale as the tile's, and raster pixels enlarged 3 times, which the log says."""
+    path = shared_data / "scenes" / "satclip_s2" / "patch_502692.tif"
+    tiled = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb", tile_size=64))
+    scale = tiled.scale
+    assert scale.resized and scale.input_size == 128 and tiled.tile_px == 43
+    assert scale.seen_upsampling == pytest.approx(128 / 43)
+    assert scale.seen_pixel_m == pytest.approx(430 / 128)
+    assert "resized to the model's input of 128 pixels" in scale.describe()
+    assert "Tile size 64 differs from the model's input of 128" in tiled.warnings[0]
+    assert scale.record()["seen_upsampling"] == pytest.approx(2.977, abs=1e-3)
+    same = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb"))
+    assert not same.scale.resized and same.warnings == []

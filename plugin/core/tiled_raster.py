@@ -132,7 +132,7 @@ def open_tiled(path, model, settings):
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
     warnings = (scale_warnings(scale) + unknown_pixel_size_warning(source, settings)
-                + tiling_warnings(source, scale, spec.size))
+                + stretched_pixels_warning(source) + tiling_warnings(source, scale, spec.size))
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
                        encoder=model.image_for(spec.name), warnings=warnings, scale=scale)
 
@@ -194,6 +194,22 @@ def unknown_pixel_size_warning(source, settings):
             f"{source.pixel_size_m:.3g} m of ground (map units as metres) and the automatic scale "
             "may be wrong: set Ground sample distance to the metres of ground a model pixel "
             "should show, or give the raster its CRS"]
+
+
+STRETCH_WARNED = 1.15  # pixels this much longer one way than the other on the ground
+
+
+def stretched_pixels_warning(source):
+    """A warning when the raster's pixels are far from square on the ground (longitude /
+    latitude grids away from the equator): square tiles of pixels then cover stretched ground,
+    and the model sees the scene squashed."""
+    width, height = source.pixel_size_xy_m
+    if min(width, height) <= 0 or max(width, height) / min(width, height) < STRETCH_WARNED:
+        return []
+    return [f"the raster's pixels cover {width:.3g} x {height:.3g} m of ground, so its square "
+            f"tiles are stretched {max(width, height) / min(width, height):.2f} to 1 and the "
+            "model sees scenes squashed: reproject the raster to a projected CRS (its UTM zone, "
+            "say) with square pixels for better results"]
 
 
 def tiling_warnings(source, scale, input_px):

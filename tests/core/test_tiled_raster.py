@@ -108,7 +108,8 @@ def test_geographic_raster_in_degrees(scaled, shared_data, tmp_path):
     width_m, height_m = pixel_metres(path, gdal.Open(str(source)).GetProjection())
     assert tiled.scale.raster_gsd_m == pytest.approx((width_m * height_m) ** 0.5, rel=0.01)
     assert tiled.scale.tile_ground_m == pytest.approx(85 * tiled.scale.raster_gsd_m)
-    assert_no_blur(tiled)
+    assert tiled.scale.upsampling <= 1.5 * 1.01
+    assert [w for w in tiled.warnings if "stretched" not in w] == []  # (its pixels are)
 
 
 def pixel_metres(path, utm_wkt):
@@ -176,3 +177,18 @@ def test_a_tile_size_other_than_the_models_input_is_said_and_warned_about(scaled
     assert scale.record()["seen_upsampling"] == pytest.approx(2.977, abs=1e-3)
     same = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb"))
     assert not same.scale.resized and same.warnings == []
+
+
+def test_pixels_stretched_on_the_ground_are_warned_about(scaled, tmp_path):
+    """Longitude / latitude pixels of equal degrees at 60 N are half as wide as high."""
+    degrees = 1e-4
+    at_60 = make_tif(tmp_path / "north.tif", [np.full((300, 300), 100)] * 3, epsg=4326,
+                     geotransform=(10.0, degrees, 0.0, 60.0, 0.0, -degrees))
+    tiled = open_tiled(at_60, scaled, TileSettings())
+    stretched = [w for w in tiled.warnings if "stretched" in w]
+    assert len(stretched) == 1 and "reproject the raster" in stretched[0]
+    width, height = tiled.source.pixel_size_xy_m
+    assert height / width == pytest.approx(2.0, rel=0.02)
+    equator = make_tif(tmp_path / "equator.tif", [np.full((300, 300), 100)] * 3, epsg=4326,
+                       geotransform=(10.0, degrees, 0.0, 0.01, 0.0, -degrees))
+    assert not any("stretched" in w for w in open_tiled(equator, scaled, TileSettings()).warnings)

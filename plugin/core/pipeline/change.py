@@ -21,6 +21,11 @@ from .indexing import index_rasters
 from .text_search import write_heatmap
 
 FEW_TILES = 20  # below this many compared tiles an adaptive threshold is a guess
+# A tile is compared only when nodata covers the same part of it in both rasters, up to this
+# share of it: nodata pixels are filled before encoding, so a tile cut by a scene edge in one
+# date only would look changed. The masks are compared at MASK_SIDE x MASK_SIDE.
+MAX_NODATA_MISMATCH = 0.02
+MASK_SIDE = 32
 
 
 def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, settings=None,
@@ -77,6 +82,17 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
     if not len(rows_before):
         raise ValueError("no tile has valid pixels in both rasters: their overlap is nodata "
                          "in one of them (or smaller than half a tile)")
+    same_cover = same_nodata(open_tiled(before_path, model, before_settings).source,
+                             open_tiled(after_grid, model, after_settings).source,
+                             first.windows[rows_before], control)
+    if not same_cover.all():
+        control.warn(f"{int((~same_cover).sum())} tiles were not compared: nodata covers a "
+                     "different part of them in the two rasters (a scene edge or cloud mask "
+                     "in one date only), which would look like change")
+        rows_before, rows_after = rows_before[same_cover], rows_after[same_cover]
+    if not len(rows_before):
+        raise ValueError("no tile has the same valid pixels in both rasters: nodata covers "
+                         "different parts of every tile of their overlap")
     embeddings = (first.embeddings[rows_before], second.embeddings[rows_after])
     scores = change_scores(*embeddings)
     if len(scores) < FEW_TILES and not threshold:
@@ -169,6 +185,19 @@ def _work_extent(extent, box, dataset):
     slack = 0.5 * max(abs(gt[1]), abs(gt[5]))
     covers = all(abs(a - b) <= slack for a, b in zip(box, whole))
     return None if covers and extent is None else box
+
+
+def same_nodata(source_before, source_after, windows, control):
+    """(tiles,) True where the two rasters' valid pixels agree on all but
+    MAX_NODATA_MISMATCH of the tile (masks read at MASK_SIDE pixels a side)."""
+    agree = np.ones(len(windows), bool)
+    for number, window in enumerate(windows):
+        if number % 256 == 0:
+            control.check()
+        valid_before = source_before.read(Window(*(int(v) for v in window)), MASK_SIDE)[1]
+        valid_after = source_after.read(Window(*(int(v) for v in window)), MASK_SIDE)[1]
+        agree[number] = np.mean(valid_before != valid_after) <= MAX_NODATA_MISMATCH
+    return agree
 
 
 def paired_tiles(first, second):

@@ -164,6 +164,29 @@ def test_different_band_sets_are_refused_unless_mapped(shared_data, default_mode
     assert summary["tiles_compared"] == 16 and summary["tiles_changed"] == 0
 
 
+def test_tiles_cut_by_nodata_in_one_date_only_are_not_compared(demo_pair, default_model,
+                                                                 tmp_path):
+    """The same mosaic as after, its right part nodata from the middle of a scene: the tiles
+    the nodata edge cuts would look changed; they are left out, and none is marked."""
+    before, _, _ = demo_pair
+    after = str(tmp_path / "after_cut.tif")
+    gdal.Translate(after, before, noData=0)
+    dataset = gdal.Open(after, gdal.GA_Update)
+    cut = 512 + 128  # raster pixels: the middle of the third scene column (256 px a scene)
+    for number in range(1, dataset.RasterCount + 1):
+        band = dataset.GetRasterBand(number)
+        band.WriteArray(np.zeros((dataset.RasterYSize, dataset.RasterXSize - cut), np.uint8),
+                        cut, 0)
+    dataset = None
+    warnings = []
+    summary = detect_changes(before, after, default_model, tmp_path / "c.gpkg",
+                             cache_dir=tmp_path / "cache", threshold=0.05,
+                             control=RunControl(warning=warnings.append))
+    assert summary["tiles_compared"] == 10 and summary["tiles_changed"] == 0  # 2 whole columns
+    assert any("tiles were not compared: nodata covers a different part" in w
+               for w in warnings), "the half-covered tiles of the third column"
+
+
 def test_cancel_writes_nothing(demo_pair, default_model, tmp_path):
     before, after, _ = demo_pair
     control = RunControl(is_cancelled=lambda: True)

@@ -124,6 +124,7 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
     example_indexes = indexes if example_indexes is None else example_indexes
     training, counts = _training_tiles(example_indexes, examples, control)
     given = {c for c in examples.classes if c is not None}
+    _warn_near_duplicates(given, control)
     classes, words = _classes_and_words(sorted_classes(given), text_labels, class_names_as_text)
     classes, words = _drop_missing(classes, words, set(training.classes), examples, control)
     text = _text_vectors(model, classes, words)
@@ -148,6 +149,18 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
             "classifier": classifier.describe(), "validation": validation,
             "refinement": refinements,
             "refinement_skipped": skipped, **written}
+
+
+def _warn_near_duplicates(classes, control):
+    """Classes whose names differ only in case or spaces are kept apart, but said."""
+    groups = {}
+    for name in classes:
+        groups.setdefault(" ".join(name.lower().split()), []).append(name)
+    for names in groups.values():
+        if len(names) > 1:
+            control.warn(f"classes {', '.join(repr(n) for n in sorted(names))} differ only in "
+                         "case or spaces and are labelled as different classes: give their "
+                         "examples one spelling if they are one class")
 
 
 def sorted_classes(values):

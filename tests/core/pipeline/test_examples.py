@@ -179,6 +179,11 @@ def test_outside_unlabelled_and_missing_classes_are_warned(tmp_path, clip_model,
     assert "1 examples have no class value" in warnings[0] and "feature 5 (no class)" in warnings[0]
     assert "1 of 4 examples lie on no tile" in warnings[1] and "feature 4 (lake)" in warnings[1]
     assert "'lake' has no example on the rasters and no text: dropped" in warnings[2]
+    twins = pipeline.ExampleSet(points[:3], ["Roof", "roof", "tree"])
+    said = []
+    pipeline.label_from_examples([index], clip_model, twins, tmp_path / "t.gpkg",
+                                 control=RunControl(warning=said.append))
+    assert any("'Roof', 'roof' differ only in case" in w for w in said)
     kept = pipeline.label_from_examples([index], clip_model, examples, tmp_path / "k.gpkg")
     assert kept["classes"] == ["lake", "roof", "tree"]  # lake now has words: its name
 

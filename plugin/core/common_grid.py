@@ -59,7 +59,13 @@ def overlap(first, second):
 
 
 def _box_text(box):
-    return f"x {box[0]:.6g} to {box[2]:.6g}, y {box[1]:.6g} to {box[3]:.6g}"
+    return (f"x {_coordinate(box[0])} to {_coordinate(box[2])}, "
+            f"y {_coordinate(box[1])} to {_coordinate(box[3])}")
+
+
+def _coordinate(value):
+    """A map coordinate as a reader writes it: 3740620 or 12.3456, never 3.74062e+06."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.6g}"
 
 
 def on_same_grid(first, second):

@@ -362,7 +362,8 @@ def _refined(indexes, classifier, refine, known, control):
             refinement = transductive.refine(index.embeddings, probabilities, known=known[number])
             control.check()
             probabilities = refinement.probabilities
-            refinements.append(refinement.describe())
+            refinements.append({**refinement.describe(),
+                                "example_tiles_kept": int(np.count_nonzero(known[number] >= 0))})
             share.report(1.0, refinement_message(refinement, len(index)))
         scored.append(probabilities)
     return scored, refinements

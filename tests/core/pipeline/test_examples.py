@@ -202,6 +202,7 @@ def test_example_tiles_keep_their_class_and_many_examples_are_not_refined(
     few = labelled([0, 1, 2, 3, 4, 5], ["a", "b", "a", "b", "a", "b"])
     summary = pipeline.label_from_examples([index], clip_model, few, tmp_path / "few.gpkg")
     assert summary["classifier"]["method"] == "prototypes" and len(summary["refinement"]) == 1
+    assert summary["refinement"][0]["example_tiles_kept"] == 6
     _, _, rows = features(tmp_path / "few.gpkg")
     assert [rows[t]["label"] for t in range(6)] == ["a", "b", "a", "b", "a", "b"]
     many = labelled(range(16), ["a", "b"] * 8)

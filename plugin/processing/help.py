@@ -184,9 +184,10 @@ water and vegetation: see the README.</p>
 default) chooses it per raster. A fixed value gives the same cut on every raster.</li>
 <li><b>Minimum area</b> (m²) and <b>simplify tolerance</b> (map units) clean the polygons.</li>
 <li><b>Background prompts</b> (advanced): what the prompt competes with, comma-separated. Left
-empty, the default words that mean nearly the same as the prompt are left out (for
+empty, the default words whose text is close to the prompt's are left out (for
 <code>vegetation</code>: trees, grass), so a prompt that covers half the scene is still
-found.</li>
+found; the text model also puts some unrelated words close (for <code>water</code> it drops
+grass and road), so the log names the words used: give your own when they matter.</li>
 <li><b>Method</b> (advanced): <i>Dense</i> (above) or <i>Tiles</i>, the method before version 2
 (one tiling, each tile's 4 x 4 grid smoothed; fast, coarse blobs).</li>
 <li><b>Detail</b> (advanced, Dense): 2 makes the score grid twice as fine in each direction

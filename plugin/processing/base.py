@@ -15,6 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ..common.blas_check import slow_blas_warning
 from ..common.packages import missing_message
 from ..common.settings_keys import default_bundle_setting, user_models_dir
 from ..common.styles import style_on_load
@@ -60,6 +61,9 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
         self.initParameters()
 
     def processAlgorithm(self, parameters, context, feedback):
+        slow = slow_blas_warning()
+        if slow:
+            feedback.pushWarning(slow)
         try:
             return self.run_job(parameters, context, feedback)
         except Cancelled:

@@ -194,8 +194,9 @@ def same_nodata(source_before, source_after, windows, control):
     for number, window in enumerate(windows):
         if number % 256 == 0:
             control.check()
-        valid_before = source_before.read(Window(*(int(v) for v in window)), MASK_SIDE)[1]
-        valid_after = source_after.read(Window(*(int(v) for v in window)), MASK_SIDE)[1]
+        window = Window(*(int(v) for v in window))
+        valid_before = source_before.read(window, MASK_SIDE)[1]
+        valid_after = source_after.read(window, MASK_SIDE)[1]
         agree[number] = np.mean(valid_before != valid_after) <= MAX_NODATA_MISMATCH
     return agree
 

@@ -21,6 +21,8 @@ VERBS = {
                  "zero-shot, retrieval, kNN and IoU of a bundle, as run"),
     "fewshot-select": ("evaluate.fewshot_select", ".venv",
                        "how the few-shot classifier was chosen (AID validation only)"),
+    "encoder-select": ("evaluate.encoder_select", ".venv",
+                       "whether a new image encoder replaces the default (AID validation)"),
     "wiseft": ("wiseft.wiseft", ".venv-train",
                "WiSE-FT: fine-tune, mix with the start, evaluate"),
     "distill": ("distill.distill", ".venv-train",

@@ -36,7 +36,8 @@ GROUPS = {"text_int8": "with the 8-bit text encoder", "published": "published, f
           "three_rotations_refined": "3 rotations, refined (examples with class names, "
                                      "their classes kept)",
           "three_rotations_examples_default": "3 rotations, examples with class names, refined "
-                                              "under 8 a class (the plugin's defaults)"}
+                                              "under 8 a class (the plugin's defaults)",
+          "version_1": "the model's previous version, for comparison"}
 TRAINING_FACTS = (  # (label, path in provenance)
     ("Trained on", ("data", "source")), ("Training images", ("data", "images")),
     ("Recipe", ("recipe", "name")), ("Epochs", ("recipe", "optim", "epochs")),

@@ -8,9 +8,9 @@ how many metres of ground one model pixel shows, so it sets how much ground a ti
 pixels at 5 m make tiles of 640 m. A model recognises scenes at the scales it was trained on,
 and it cannot see detail that the raster does not have. So by default (-1) TerraLens chooses
 the scale for each raster: the finest scale the model knows that enlarges a raster pixel at
-most 1.5 times (the model records the scales it knows and that limit). With the default model a
+most 2 times (the model records the scales it knows and that limit). With the default model a
 0.3 m aerial photo is read at 0.6 m (tiles of 77 m), a 10 m Sentinel-2 true-colour image at
-6.6 m (tiles of 850 m) and a 30 m Landsat image at 20 m (tiles of 2.6 km); it knows 0.6 to
+5 m (tiles of 640 m) and a 30 m Landsat image at 15 m (tiles of 1.9 km); it knows 0.6 to
 37.5 m. The log and the metadata of the results give the scale
 and tile size used. A raster much coarser than the model knows, or a ground sample distance
 that blows pixels up into blur or lies far outside the model's scales, gets a warning that says

@@ -59,15 +59,16 @@ def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, s
 
 def test_a_prompt_that_never_wins_is_warned_about(tmp_path, repo_root, wordpiece_model):
     """A uniform grey raster: Otsu still cuts the map in two; the log says when the prompt
-    never beats an even split with its background words (the default model, whose building
-    scores 0.07 there against 1/7), and not otherwise (the tiny model scores it high)."""
+    never beats an even split with its background words (the default model's `airplane`, 0.03
+    there against 1/7), and not otherwise (the tiny model scores `building` high)."""
     from terralens.plugin.core import registry
 
     default = registry.cached_model(str(repo_root / "models" / "terralens-effnet-minilm-v1"))
     path = make_tif(tmp_path / "grey.tif", [np.full((256, 256), 120)] * 3)
-    for model, tile_size in ((default, None), (wordpiece_model, 64)):
+    for model, tile_size, prompt in ((default, None, "airplane"),
+                                     (wordpiece_model, 64, "building")):
         warnings, prob = [], tmp_path / f"p{tile_size}.tif"
-        summary = pipeline.prompt_mask(path, model, "building", tmp_path / f"m{tile_size}.gpkg",
+        summary = pipeline.prompt_mask(path, model, prompt, tmp_path / f"m{tile_size}.gpkg",
                                        TileSettings(tile_size=tile_size), probability_path=prob,
                                        control=RunControl(warning=warnings.append))
         record = json.loads(gdal.Open(str(prob)).GetMetadataItem(METADATA_KEY))

@@ -111,6 +111,3 @@ def main(argv=None):
         atomic_write_text(args.out, text + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

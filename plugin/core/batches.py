@@ -3,6 +3,8 @@
 import queue
 import threading
 
+from .square_pixels import describe as squared_description
+
 
 class EncodedBatches:
     """(windows, embeddings, dense or None) batch by batch, with progress; counts at the end.
@@ -91,6 +93,8 @@ def announce_tiling(tiled, control, doing, views):
     """Warn about the tiling and log it: "<doing> N tiles of P x P pixels (the scale ...)"."""
     for warning in tiled.warnings:
         control.warn(warning)
+    if tiled.source.squared is not None:
+        control.report(0.0, squared_description(tiled.source.squared))
     scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
     turned = f", each in {views} rotations averaged" if views > 1 else ""
     control.report(0.0, f"{doing} {tiled.windows_total} tiles of {tiled.tile_px} x "

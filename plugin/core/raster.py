@@ -72,7 +72,9 @@ class RasterSource:
         model_bands: how many bands the model takes.
         band_names: the model's band names, matched against band descriptions for the default
             mapping (e.g. Sentinel-2 "B4").
-        dataset: `path` already opened with `open_dataset` (None: open it here).
+        dataset: `path` already opened with `open_dataset` (None: open it here), or a view of
+            it (`square_pixels.squared_view`).
+        squared: the record of that view when it is one (kept in the fingerprint and logs).
         area: (col0, row0, col1, row1) raster pixels to work on as a raster of their own (its
             size, geotransform, stretch and tiles; nothing outside is read); None: all of it.
 
@@ -80,12 +82,13 @@ class RasterSource:
     """
 
     def __init__(self, path, bands=None, value_range=None, valid_fraction=0.5, model_bands=3,
-                 band_names=None, dataset=None, area=None):
+                 band_names=None, dataset=None, area=None, squared=None):
         if not 0.0 <= float(valid_fraction) <= 1.0:
             raise RasterError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
         self.path = str(path)
         self.valid_fraction = float(valid_fraction)
         self._ds = dataset or _open_dataset(self.path)
+        self.squared = squared
         ds = self._ds
         self.width, self.height, self.band_count = ds.RasterXSize, ds.RasterYSize, ds.RasterCount
         self.data_type = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
@@ -243,6 +246,18 @@ class RasterSource:
             valid &= mask > 0
         return data, valid
 
+    @property
+    def always_valid(self):
+        """True when no band read has nodata, an alpha band or a mask: every pixel is valid."""
+        return not self._mask_bands
+
+    def pixel_size_at_row_m(self, row):
+        """(width, height) in metres of the pixels of one row (they vary with the latitude in a
+        geographic CRS)."""
+        x, y = pixel_to_map(self.geotransform, 0, row)
+        g = self.geotransform
+        return _pixel_size_xy_m((x, g[1], g[2], y, g[4], g[5]), _srs(self.crs_wkt), 0, 0)
+
     def fingerprint(self):
         """What identifies this raster's content for cache keys (path, size, mtime, shape)."""
         try:
@@ -255,6 +270,8 @@ class RasterSource:
                   "height": self.height, "bands": list(self.bands), "data_type": self.data_type}
         if self.area is not None:
             record["area"] = list(self.area)
+        if self.squared is not None:
+            record["square_pixels"] = self.squared
         return record
 
     def close(self):
@@ -301,6 +318,13 @@ def _open_dataset(path):
     if ds.RasterXSize <= 0 or ds.RasterYSize <= 0:
         raise RasterError(f"{path} has zero size ({ds.RasterXSize} x {ds.RasterYSize} pixels)")
     return amplitude_view(ds, path) if is_complex(ds) else ds
+
+
+def dataset_pixel_size_m(dataset):
+    """(width, height) in metres of an opened dataset's pixels, at its centre."""
+    geotransform = tuple(dataset.GetGeoTransform(can_return_null=True) or PIXEL_GEOTRANSFORM)
+    return _pixel_size_xy_m(geotransform, _srs(dataset.GetProjection()), dataset.RasterXSize,
+                            dataset.RasterYSize)
 
 
 def _srs(wkt):

@@ -6,9 +6,10 @@ from osgeo import ogr
 
 from .encoders import check_views
 from .geometry import polygon_from_ring
-from .raster import RasterError, RasterSource, open_dataset
+from .raster import RasterError, RasterSource, dataset_pixel_size_m, open_dataset
 from .raster_bands import AUTO, choose_image_spec, parse_band_mapping
 from .scale import choose_scale, scale_warnings
+from .square_pixels import squared_view, why_not_squared
 from .tiling import extent_pixel_box, window_footprint
 
 # A raster must have at least this many pixels a side, and fill at least 1/this of a tile's side.
@@ -113,8 +114,10 @@ def open_tiled(path, model, settings):
     dataset = open_dataset(path)
     spec = choose_image_spec(bundle, dataset, settings.bands, settings.encoder)
     settings = settings.resolved(bundle, spec)
+    dataset, squared = squared_view(dataset, dataset_pixel_size_m(dataset))
     options = {"bands": settings.bands, "valid_fraction": settings.valid_fraction,
-               "model_bands": len(spec.bands), "band_names": spec.bands, "dataset": dataset}
+               "model_bands": len(spec.bands), "band_names": spec.bands, "dataset": dataset,
+               "squared": squared}
     area = None
     if settings.extent is not None:  # sizes only: a given value range reads no pixel
         whole = RasterSource(path, value_range=(0.0, 1.0), **options)
@@ -132,7 +135,8 @@ def open_tiled(path, model, settings):
         raise ValueError("no tile of the raster lies in the chosen extent or area: check that "
                          "they overlap the raster (and are in a CRS QGIS can transform)")
     warnings = (scale_warnings(scale) + unknown_pixel_size_warning(source, settings)
-                + stretched_pixels_warning(source) + tiling_warnings(source, scale, spec.size))
+                + stretched_pixels_warning(source, dataset)
+                + tiling_warnings(source, scale, spec.size))
     return TiledRaster(source, settings, tile_px, overlap_px, windows,
                        encoder=model.image_for(spec.name), warnings=warnings, scale=scale)
 
@@ -199,17 +203,37 @@ def unknown_pixel_size_warning(source, settings):
 STRETCH_WARNED = 1.15  # pixels this much longer one way than the other on the ground
 
 
-def stretched_pixels_warning(source):
-    """A warning when the raster's pixels are far from square on the ground (longitude /
-    latitude grids away from the equator): square tiles of pixels then cover stretched ground,
-    and the model sees the scene squashed."""
-    width, height = source.pixel_size_xy_m
-    if min(width, height) <= 0 or max(width, height) / min(width, height) < STRETCH_WARNED:
+def stretched_pixels_warning(source, dataset):
+    """A warning when tiles still show the ground stretched: pixels far from square that could
+    not be read as square ones (`square_pixels`), or a longitude / latitude raster so tall that
+    its pixels, squared at its centre, are far from square at its northern or southern edge."""
+    if source.squared is None:
+        width, height = source.pixel_size_xy_m
+        stretch = _stretch(width, height)
+        if stretch < STRETCH_WARNED:
+            return []
+        why = why_not_squared(dataset, width, height)
+        return [f"the raster's pixels cover {width:.3g} x {height:.3g} m of ground and could not "
+                f"be read as square ones ({why}), so its square tiles are stretched "
+                f"{stretch:.2f} to 1 and the model sees scenes squashed: reproject the raster to "
+                "a projected CRS (its UTM zone, say) with square pixels for better results"]
+    centre = _ratio(*source.pixel_size_xy_m)
+    edges = [_ratio(*source.pixel_size_at_row_m(row)) for row in (0, source.height)]
+    stretch = max(max(edge, centre) / min(edge, centre) for edge in edges)
+    if stretch < STRETCH_WARNED:
         return []
-    return [f"the raster's pixels cover {width:.3g} x {height:.3g} m of ground, so its square "
-            f"tiles are stretched {max(width, height) / min(width, height):.2f} to 1 and the "
-            "model sees scenes squashed: reproject the raster to a projected CRS (its UTM zone, "
-            "say) with square pixels for better results"]
+    return [f"the raster spans so many degrees of latitude that its pixels, made square on the "
+            f"ground at its centre, are stretched up to {stretch:.2f} to 1 near its northern or "
+            "southern edge, so the model sees scenes there squashed: reproject the raster to a "
+            "projected CRS with square pixels, or split it into bands of latitude"]
+
+
+def _ratio(width, height):
+    return width / height if width > 0 and height > 0 else 1.0
+
+
+def _stretch(width, height):
+    return max(width, height) / min(width, height) if min(width, height) > 0 else 1.0
 
 
 def tiling_warnings(source, scale, input_px):

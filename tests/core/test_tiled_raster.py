@@ -9,8 +9,9 @@ from osgeo import gdal, osr
 
 from terralens.plugin.core.bundle import Bundle
 from terralens.plugin.core.encoders import load_model
-from terralens.plugin.core.raster import RasterError
+from terralens.plugin.core.raster import RasterError, RasterSource
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
+from terralens.plugin.core.tiling import Window, extent_pixel_box, pixel_to_map, window_footprint
 
 
 def test_s2_encoder_reads_its_bands_at_its_own_gsd(sensors, shared_data):
@@ -105,14 +106,15 @@ def test_fine_rasters_keep_the_models_finest_scale(scaled, spacenet, ortho):
 
 def test_geographic_raster_in_degrees(scaled, shared_data, tmp_path):
     """A real Sentinel-2 patch warped to EPSG:4326: its pixels are measured in metres (here
-    checked against the warped pixel's corners projected back to the patch's UTM zone)."""
+    checked against the warped pixel's corners projected back to the patch's UTM zone); at
+    73.8 N they are read as square pixels of their shorter side."""
     source = shared_data / "scenes" / "satclip_s2" / "patch_25630.tif"
     path = str(tmp_path / "s2_4326.tif")
     gdal.Warp(path, str(source), dstSRS="EPSG:4326")
     tiled = open_tiled(path, scaled, TileSettings(bands="4,3,2", encoder="rgb"))
     assert tiled.source.is_geographic and abs(tiled.source.geotransform[1]) < 1e-3
     width_m, height_m = pixel_metres(path, gdal.Open(str(source)).GetProjection())
-    assert tiled.scale.raster_gsd_m == pytest.approx((width_m * height_m) ** 0.5, rel=0.01)
+    assert tiled.scale.raster_gsd_m == pytest.approx(min(width_m, height_m), rel=0.01)
     assert tiled.scale.tile_ground_m == pytest.approx(tiled.tile_px * tiled.scale.raster_gsd_m)
     assert tiled.tile_px == round(128 / most(scaled))
     assert tiled.scale.upsampling <= most(scaled) * 1.01
@@ -188,16 +190,102 @@ def test_a_tile_size_other_than_the_models_input_is_said_and_warned_about(scaled
     assert not same.scale.resized and same.warnings == []
 
 
-def test_pixels_stretched_on_the_ground_are_warned_about(scaled, tmp_path):
-    """Longitude / latitude pixels of equal degrees at 60 N are half as wide as high."""
+def test_pixels_stretched_on_the_ground_are_read_as_square_ones(scaled, tmp_path):
+    """Longitude / latitude pixels of equal degrees at 60 N are half as wide as high: they are
+    read through a view with square ground pixels of their shorter side (nothing the raster
+    shows is lost) in the same CRS and extent, and said so."""
     degrees = 1e-4
     at_60 = make_tif(tmp_path / "north.tif", [np.full((300, 300), 100)] * 3, epsg=4326,
                      geotransform=(10.0, degrees, 0.0, 60.0, 0.0, -degrees))
     tiled = open_tiled(at_60, scaled, TileSettings())
-    stretched = [w for w in tiled.warnings if "stretched" in w]
-    assert len(stretched) == 1 and "reproject the raster" in stretched[0]
+    squared = tiled.source.squared
+    assert squared["pixel_m_before"][1] / squared["pixel_m_before"][0] == pytest.approx(2.0,
+                                                                                       rel=0.02)
     width, height = tiled.source.pixel_size_xy_m
-    assert height / width == pytest.approx(2.0, rel=0.02)
+    assert width == pytest.approx(height, rel=0.01)
+    assert (tiled.source.width, tiled.source.height) == tuple(squared["size"]) == (300, 599)
+    assert tiled.scale.raster_gsd_m == pytest.approx(squared["pixel_m_before"][0], rel=1e-3)
+    g = tiled.source.geotransform
+    assert (g[0], g[3]) == (10.0, 60.0)
+    assert g[0] + tiled.source.width * g[1] == pytest.approx(10.03)
+    assert g[3] + tiled.source.height * g[5] == pytest.approx(59.97)
+    assert not any("stretched" in w for w in tiled.warnings)
+    assert tiled.source.fingerprint()["square_pixels"] == squared
     equator = make_tif(tmp_path / "equator.tif", [np.full((300, 300), 100)] * 3, epsg=4326,
                        geotransform=(10.0, degrees, 0.0, 0.01, 0.0, -degrees))
-    assert not any("stretched" in w for w in open_tiled(equator, scaled, TileSettings()).warnings)
+    plain = open_tiled(equator, scaled, TileSettings())
+    assert plain.source.squared is None and not plain.warnings
+    assert "square_pixels" not in plain.source.fingerprint()
+
+
+def test_a_raster_spanning_many_latitudes_is_warned_about(scaled, tmp_path):
+    """Squared at its centre (50 N), a raster from 35 to 65 N is still stretched at its edges."""
+    tall = make_tif(tmp_path / "tall.tif", [np.full((300, 100), 100)] * 3, epsg=4326,
+                    geotransform=(10.0, 0.1, 0.0, 65.0, 0.0, -0.1))
+    tiled = open_tiled(tall, scaled, TileSettings(gsd_m=0))
+    assert tiled.source.squared is not None
+    stretched = [w for w in tiled.warnings if "stretched" in w]
+    assert len(stretched) == 1 and "degrees of latitude" in stretched[0]
+
+
+def test_stretched_pixels_with_a_mask_file_are_left_as_they_are_and_warned_about(scaled,
+                                                                                   tmp_path):
+    """The warp would lose a mask file shared by the bands, so that raster is tiled as before."""
+    path = make_tif(tmp_path / "masked.tif", [np.full((300, 300), 100)] * 3, epsg=4326,
+                    geotransform=(10.0, 1e-4, 0.0, 60.0, 0.0, -1e-4))
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.CreateMaskBand(gdal.GMF_PER_DATASET)
+    mask = np.full((300, 300), 255, np.uint8)
+    mask[:, :100] = 0
+    dataset.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+    dataset = None
+    tiled = open_tiled(path, scaled, TileSettings())
+    assert tiled.source.squared is None
+    stretched = [w for w in tiled.warnings if "stretched" in w]
+    assert len(stretched) == 1 and "it has a mask file" in stretched[0]
+    assert "reproject the raster" in stretched[0]
+
+
+def test_a_real_lon_lat_patch_is_tiled_in_square_ground_tiles(scaled, shared_data, tmp_path):
+    """A real Sentinel-2 patch at 73.8 N warped to EPSG:4326 (pixels 3.6 times higher than wide
+    on the ground): each tile covers a square of ground, checked in the patch's UTM zone, and
+    shows what the same ground shows in the original patch."""
+    source = shared_data / "scenes" / "satclip_s2" / "patch_25630.tif"
+    path = str(tmp_path / "s2_4326.tif")
+    gdal.Warp(path, str(source), dstSRS="EPSG:4326")
+    settings = TileSettings(bands="4,3,2", encoder="rgb", gsd_m=0, tile_size=64)
+    tiled = open_tiled(path, scaled, settings)
+    before = tiled.source.squared["pixel_m_before"]
+    assert before[1] / before[0] > 3
+    utm = gdal.Open(str(source)).GetProjection()
+    window = tiled.windows[len(tiled.windows) // 2]
+    corners = to_crs(window_footprint(window, tiled.source.geotransform), utm)
+    width_m = np.hypot(*np.subtract(corners[1], corners[0]))
+    height_m = np.hypot(*np.subtract(corners[3], corners[0]))
+    assert width_m == pytest.approx(height_m, rel=0.03)
+    original = RasterSource(str(source), bands=[4, 3, 2])
+    xs, ys = zip(*corners)
+    box = extent_pixel_box(original.geotransform, (min(xs), min(ys), max(xs), max(ys)))
+    truth, _, _ = original.read(Window(box[0], box[1], box[2] - box[0], box[3] - box[1]), 64)
+    squared, _, _ = tiled.source.read(window, 64)
+    unsquared = RasterSource(path, bands=[4, 3, 2])  # square tiles of degrees, as before
+    x, y = pixel_to_map(tiled.source.geotransform, window.col + window.width / 2,
+                        window.row + window.height / 2)
+    col, row, _, _ = extent_pixel_box(unsquared.geotransform, (x, y, x, y))
+    plain, _, _ = unsquared.read(Window(col - 32, row - 32, 64, 64), 64)
+    # measured: 0.85 against 0.10 (the warp to EPSG:4326 took the nearest pixel, so not 1)
+    assert correlation(squared, truth) > 0.6
+    assert correlation(squared, truth) > correlation(plain, truth) + 0.3
+
+
+def to_crs(points, wkt):
+    wgs84, target = osr.SpatialReference(), osr.SpatialReference(wkt=wkt)
+    wgs84.ImportFromEPSG(4326)
+    for srs in (wgs84, target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = osr.CoordinateTransformation(wgs84, target)
+    return [transform.TransformPoint(x, y)[:2] for x, y in points]
+
+
+def correlation(first, second):
+    return float(np.corrcoef(np.ravel(first.mean(axis=0)), np.ravel(second.mean(axis=0)))[0, 1])

@@ -189,8 +189,11 @@ def _work_extent(extent, box, dataset):
 
 def same_nodata(source_before, source_after, windows, control):
     """(tiles,) True where the two rasters' valid pixels agree on all but
-    MAX_NODATA_MISMATCH of the tile (masks read at MASK_SIDE pixels a side)."""
+    MAX_NODATA_MISMATCH of the tile (masks read at MASK_SIDE pixels a side). Rasters with no
+    nodata, alpha band or mask agree everywhere: nothing is read then."""
     agree = np.ones(len(windows), bool)
+    if source_before.always_valid and source_after.always_valid:
+        return agree
     for number, window in enumerate(windows):
         if number % 256 == 0:
             control.check()

@@ -10,7 +10,7 @@ from osgeo import gdal
 
 from terralens.plugin.core import registry
 from terralens.plugin.core.outputs import read_metadata
-from terralens.plugin.core.pipeline.change import detect_changes
+from terralens.plugin.core.pipeline.change import detect_changes, same_nodata
 from terralens.plugin.core.run_control import Cancelled, RunControl
 from terralens.plugin.core.tiled_raster import TileSettings
 
@@ -194,3 +194,24 @@ def test_cancel_writes_nothing(demo_pair, default_model, tmp_path):
         detect_changes(before, after, default_model, tmp_path / "c.gpkg", tmp_path / "h.tif",
                        cache_dir=tmp_path, control=control)
     assert not list(tmp_path.glob("*.gpkg")) and not list(tmp_path.glob("*.tif"))
+
+
+class CountingSource:
+    """A raster source stand-in that counts its reads (each valid everywhere)."""
+
+    def __init__(self, always_valid):
+        self.always_valid, self.reads = always_valid, 0
+
+    def read(self, window, side):
+        self.reads += 1
+        return None, np.ones((side, side), bool), 1.0
+
+
+def test_nodata_agreement_reads_nothing_when_neither_raster_has_nodata():
+    windows = [(0, 0, 64, 64), (64, 0, 64, 64)]
+    plain, also_plain = CountingSource(True), CountingSource(True)
+    assert same_nodata(plain, also_plain, windows, RunControl()).all()
+    assert plain.reads == also_plain.reads == 0
+    masked = CountingSource(False)
+    assert same_nodata(plain, masked, windows, RunControl()).all()
+    assert plain.reads == masked.reads == 2

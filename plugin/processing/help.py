@@ -17,7 +17,10 @@ that blows pixels up into blur or lies far outside the model's scales, gets a wa
 what to change. Type a ground sample distance to choose the scale yourself, or 0 to keep
 the raster's own pixels. A Tile size other than the model's own is a zoom: each tile is
 resized to the model's input, so the model sees another scale than the ground sample distance
-(the log says which, and warns when that enlarges pixels too much). <b>Overlap</b> makes
+(the log says which, and warns when that enlarges pixels too much). A raster in longitude and
+latitude (EPSG:4326) has pixels narrower on the ground than high away from the equator; it is
+read as square pixels of their shorter side in its own CRS, so each tile still covers a square
+of ground (the log says so; results stay in the raster's CRS). <b>Overlap</b> makes
 neighbouring tiles share a part.</p>
 <p>A photo from above has no "up", so each tile is looked at in 3 <b>rotations</b> (as it is,
 turned by 180 and by 90 degrees) and the three are averaged: on held-out scene collections

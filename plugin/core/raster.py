@@ -106,6 +106,7 @@ class RasterSource:
         except ValueError as err:
             raise RasterError(f"{self.path}: {err}") from None
         self._mask_bands = _mask_plan(ds, self.bands)
+        self._alpha_band = _unused_alpha_band(ds, self.bands)
         # a band used twice (a 1-band raster repeated to RGB) is read and resampled once
         self._read_bands = unique_in_order(self.bands)
         self._band_take = [self._read_bands.index(b) for b in self.bands]
@@ -244,12 +245,16 @@ class RasterSource:
             mask = self._ds.GetRasterBand(band_number).GetMaskBand().ReadAsArray(
                 xoff, yoff, xsize, ysize, buf_xsize=buf_w, buf_ysize=buf_h, resample_alg=alg)
             valid &= mask > 0
+        if self._alpha_band is not None:
+            alpha = self._ds.GetRasterBand(self._alpha_band).ReadAsArray(
+                xoff, yoff, xsize, ysize, buf_xsize=buf_w, buf_ysize=buf_h, resample_alg=alg)
+            valid &= alpha > 0
         return data, valid
 
     @property
     def always_valid(self):
         """True when no band read has nodata, an alpha band or a mask: every pixel is valid."""
-        return not self._mask_bands
+        return not self._mask_bands and self._alpha_band is None
 
     def pixel_size_at_row_m(self, row):
         """(width, height) in metres of the pixels of one row (they vary with the latitude in a
@@ -342,6 +347,18 @@ def _pixel_size_xy_m(geotransform, srs, width, height):
         degrees = math.degrees(srs.GetAngularUnits())
         return pixel_size_xy_m(geotransform, width, height, degrees_per_unit=degrees)
     return pixel_size_xy_m(geotransform, width, height, metres_per_unit=srs.GetLinearUnits())
+
+
+def _unused_alpha_band(ds, bands):
+    """The number of an alpha band GDAL does not apply as a mask (it does so only for 2- and
+    4-band rasters, so a 12-band Sentinel-2 scene warped with an alpha band would read its
+    outside as valid zeros), or None."""
+    if ds.GetRasterBand(bands[0]).GetMaskFlags() & gdal.GMF_ALPHA:
+        return None
+    for number in range(ds.RasterCount, 0, -1):
+        if ds.GetRasterBand(number).GetColorInterpretation() == gdal.GCI_AlphaBand:
+            return number if number not in bands else None
+    return None
 
 
 def _mask_plan(ds, bands):

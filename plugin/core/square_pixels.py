@@ -68,11 +68,12 @@ def why_not_squared(dataset, width_m, height_m):
     g = dataset.GetGeoTransform(can_return_null=True)
     if g is None or g[2] or g[4]:
         return "it has no north-up geotransform"
-    # A mask shared by all bands (a .msk file) that is not an alpha band would be lost by the
-    # warp (pixels under it would read as valid), so such a raster is left as it is.
+    # A mask shared by all bands (a .msk file or a GeoTIFF's internal mask) that is not an
+    # alpha band would be lost by the warp (pixels under it would read as valid), so such a
+    # raster is left as it is.
     flags = dataset.GetRasterBand(1).GetMaskFlags()
     if flags & gdal.GMF_PER_DATASET and not flags & gdal.GMF_ALPHA:
-        return "it has a mask file"
+        return "it has a mask shared by its bands (a .msk file or an internal mask)"
     return None
 
 
@@ -84,3 +85,25 @@ def describe(record):
             f"{record['pixel_m']:.3g} m in its own CRS ({record['size_before'][0]} x "
             f"{record['size_before'][1]} pixels read as {record['size'][0]} x "
             f"{record['size'][1]}); outputs keep its CRS")
+
+
+def back_to_raster_grid(array, geotransform, record):
+    """A float32 map made on a squared view's grid (or a coarser grid over the same extent),
+    resampled (bilinear, NaN kept as nodata) to the raster's own pixel shape, so that it can be
+    laid pixel for pixel over the raster: `(array, geotransform)`."""
+    rows, columns = array.shape
+    width = max(1, round(columns * record["size_before"][0] / record["size"][0]))
+    height = max(1, round(rows * record["size_before"][1] / record["size"][1]))
+    memory = gdal.GetDriverByName("MEM")
+    source = memory.Create("", columns, rows, 1, gdal.GDT_Float32)
+    source.SetGeoTransform(geotransform)
+    source.GetRasterBand(1).WriteArray(array.astype("float32"))
+    source.GetRasterBand(1).SetNoDataValue(float("nan"))
+    left, top = geotransform[0], geotransform[3]
+    right, bottom = left + columns * geotransform[1], top + rows * geotransform[5]
+    options = gdal.WarpOptions(format="MEM", width=width, height=height,
+                               outputBounds=(left, min(top, bottom), right, max(top, bottom)),
+                               resampleAlg="bilinear", srcNodata=float("nan"),
+                               dstNodata=float("nan"), multithread=False)
+    target = gdal.Warp("", source, options=options)
+    return target.GetRasterBand(1).ReadAsArray(), target.GetGeoTransform()

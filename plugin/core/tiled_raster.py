@@ -182,9 +182,13 @@ def check_tile_fits(source, tile_px):
     (a 1 x 1 raster, a 3-pixel strip, or tiles made huge by the tile size or the GSD)."""
     side = min(source.width, source.height)
     if side < MIN_SIDE_PX or side * MIN_SIDE_PX < tile_px:
+        size = f"{source.width} x {source.height} pixels"
+        if source.squared is not None:
+            before = source.squared["size_before"]
+            size = f"{before[0]} x {before[1]} pixels, read as {size} square on the ground"
         raise RasterError(
-            f"{source.path} is too small for its tiles: {source.width} x {source.height} "
-            f"pixels, and a tile covers {tile_px} x {tile_px}; a raster needs at least "
+            f"{source.path} is too small for its tiles: {size}, and a tile covers "
+            f"{tile_px} x {tile_px}; a raster needs at least "
             f"{MIN_SIDE_PX} pixels and 1/{MIN_SIDE_PX} of a tile a side: lower the tile size "
             "or the ground sample distance (0: the raster's own pixels)")
 

@@ -250,3 +250,23 @@ def test_an_area_is_read_as_a_raster_of_its_own(tmp_path):
                                       read_window(whole, Window(16, 8, 8, 8), 8)[0])
     with pytest.raises(RasterError, match="misses the raster"):
         RasterSource(path, area=(70, 0, 80, 10))
+
+
+def test_an_alpha_band_gdal_ignores_still_marks_nodata(tmp_path):
+    """GDAL applies an alpha band as the mask of 2- and 4-band rasters only: a 12-band
+    Sentinel-2 scene warped with an alpha band (13 bands) would read its outside as valid."""
+    data = [np.full((64, 64), 500, np.uint16) for _ in range(12)]
+    alpha = np.full((64, 64), 65535, np.uint16)
+    alpha[:, :32] = 0
+    interps = [gdal.GCI_Undefined] * 12 + [gdal.GCI_AlphaBand]
+    path = make_tif(tmp_path / "s2_alpha.tif", data + [alpha], interps=interps)
+    source = RasterSource(path, bands=list(range(1, 13)), model_bands=12)
+    _, valid, fraction = source.read(Window(0, 0, 64, 64), 64)
+    assert not valid[:, :32].any() and valid[:, 32:].all() and fraction == 0.5
+    assert not source.always_valid
+    rgba = make_tif(tmp_path / "rgba.tif", data[:3] + [alpha],
+                    interps=[gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand,
+                             gdal.GCI_AlphaBand])
+    _, valid, fraction = RasterSource(rgba).read(Window(0, 0, 64, 64), 64)
+    assert fraction == 0.5  # GDAL's own alpha mask, as before
+    assert RasterSource(make_tif(tmp_path / "plain.tif", data[:3])).always_valid

@@ -242,7 +242,7 @@ def test_stretched_pixels_with_a_mask_file_are_left_as_they_are_and_warned_about
     tiled = open_tiled(path, scaled, TileSettings())
     assert tiled.source.squared is None
     stretched = [w for w in tiled.warnings if "stretched" in w]
-    assert len(stretched) == 1 and "it has a mask file" in stretched[0]
+    assert len(stretched) == 1 and "it has a mask shared by its bands" in stretched[0]
     assert "reproject the raster" in stretched[0]
 
 
@@ -289,3 +289,10 @@ def to_crs(points, wkt):
 
 def correlation(first, second):
     return float(np.corrcoef(np.ravel(first.mean(axis=0)), np.ravel(second.mean(axis=0)))[0, 1])
+
+
+def test_a_lon_lat_raster_too_small_is_refused_with_its_own_size(scaled, tmp_path):
+    tiny = make_tif(tmp_path / "tiny.tif", [np.full((22, 27), 100)] * 3, epsg=4326,
+                    geotransform=(10.0, 1e-4, 0.0, 60.0, 0.0, -1e-4))
+    with pytest.raises(RasterError, match="27 x 22 pixels, read as 27 x 44 pixels square"):
+        open_tiled(tiny, scaled, TileSettings(tile_size=512, gsd_m=5.0))

@@ -12,9 +12,10 @@ from ..change_scores import adaptive_threshold, change_scores
 from ..common_grid import bounds, on_same_grid, overlap, warped_onto
 from ..index import TileIndex, default_cache_dir
 from ..outputs import PolygonWriter
-from ..raster import open_dataset
+from ..raster import dataset_pixel_size_m, open_dataset
 from ..raster_bands import choose_bands, choose_image_spec, data_bands, parse_band_mapping
 from ..run_control import RunControl
+from ..square_pixels import squared_view
 from ..tiled_raster import TileSettings, open_tiled
 from ..tiling import Window, window_footprint
 from .indexing import index_rasters
@@ -67,18 +68,23 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
     box = overlap(before, after)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     same_grid = on_same_grid(before, after)
-    after_grid = after_path if same_grid else warped_onto(after_path, before, cache / "warped")
+    # onto the grid the first raster's tiles are cut on: its square ground pixels, when it is
+    # read as those (a longitude / latitude raster), so the second needs no squaring of its own
+    tile_grid, _ = squared_view(before, dataset_pixel_size_m(before))
+    after_grid = after_path if same_grid else warped_onto(after_path, tile_grid,
+                                                          cache / "warped")
     before_settings = replace(settings, extent=_work_extent(settings.extent, box, before),
                               value_range=settings.value_range or _shared_stretch(
                                   model, before_path, before, after, settings, control))
     after_settings = replace(before_settings, bands=_after_bands(
         model.bundle, after, settings, bands_after, same_grid))
-    before = after = None  # release the GDAL handles before reading tiles
+    before = after = tile_grid = None  # release the GDAL handles before reading tiles
     control.report(0.0, "Embedding the tiles of both rasters")
     indexed = index_rasters([("before", str(before_path), before_settings),
                              ("after", str(after_grid), after_settings)], model, cache, control)
     first, second = (result.index for result in indexed)
     rows_before, rows_after = paired_tiles(first, second)
+    paired = len(rows_before)
     if not len(rows_before):
         raise ValueError("no tile has valid pixels in both rasters: their overlap is nodata "
                          "in one of them (or smaller than half a tile)")
@@ -119,7 +125,8 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
             "tiles_changed": int((scores > cut).sum()), "threshold": cut,
             "threshold_rule": record["threshold_rule"], "warped": not same_grid,
             "reused": [result.reused for result in indexed],
-            "tiles_in_one_only": len(first) + len(second) - 2 * len(scores)}
+            "tiles_in_one_only": len(first) + len(second) - 2 * paired,
+            "tiles_not_compared": paired - len(scores)}
 
 
 def check_band_sets(bundle, before, after, settings, bands_after=None):

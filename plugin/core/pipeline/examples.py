@@ -18,6 +18,7 @@ from ..outputs import PolygonWriter
 from ..run_control import RunControl
 from .label import refinement_message
 from .label_output import label_fields, label_values, probability_mosaic, write_class_raster
+from .text_search import square_pixel_records
 
 SHOWN = 8  # examples named in a warning
 WRITE_CHUNK = 4096  # tiles whose top labels are ranked at once
@@ -313,6 +314,7 @@ def _record(indexes, classes, words, options, classifier, validation, counts, se
             "job": "label from examples",
             "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes],
             "tiling": first.get("tiling"), "scaling": first.get("scaling"),
+            "scale": first.get("scale"), "square_pixels": square_pixel_records(indexes),
             "parameters": {"labels": classes, "text_labels": words, **options.describe()},
             "classifier": {**classifier.describe(),
                            "settings": settings.describe()},

@@ -7,6 +7,7 @@ from ..batches import EncodedBatches
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
 from ..run_control import RunControl
+from ..square_pixels import back_to_raster_grid
 from ..tiled_raster import TileSettings, open_tiled
 from .records import provenance
 
@@ -86,6 +87,9 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
         for geometry, mean_score, area in polygons:
             writer.add(geometry, {"prompt": prompt, "mean_score": mean_score, "area": area})
         if probability_path:  # inside the block: if it fails, no polygon layer either
+            if tiled.source.squared is not None:  # laid over the raster pixel for pixel
+                probability_map, geotransform = back_to_raster_grid(
+                    probability_map, geotransform, tiled.source.squared)
             write_geotiff(probability_path, probability_map, geotransform,
                           tiled.source.crs_wkt, nodata=float("nan"), metadata=record)
     return {"output": str(out_path), "probability_raster": probability_path,

@@ -96,6 +96,11 @@ def ranked_results(indexes, hits, crs_wkt):
             for rank, (number, tile, score) in enumerate(hits, start=1)]
 
 
+def square_pixel_records(indexes):
+    """Per raster, how it was read as square ground pixels (None: as it is)."""
+    return [i.provenance.get("raster", {}).get("square_pixels") for i in indexes]
+
+
 def write_search_results(out_path, indexes, results, query, negatives, crs_wkt, extra=None):
     """The ranked tiles as a polygon layer (rank, score, query, raster); `extra` joins the
     provenance record."""
@@ -106,6 +111,7 @@ def write_search_results(out_path, indexes, results, query, negatives, crs_wkt, 
               "tiling": [{key: i.provenance.get(key) for key in ("image_encoder", "tiling",
                                                                  "scale", "scaling")}
                          for i in indexes],
+              "square_pixels": square_pixel_records(indexes),
               **(extra or {})}
     fields = [("rank", "int"), ("score", "float"), ("query", "str"), ("raster", "str")]
     with PolygonWriter(out_path, crs_wkt, fields, "search", record) as writer:

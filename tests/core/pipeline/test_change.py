@@ -215,3 +215,25 @@ def test_nodata_agreement_reads_nothing_when_neither_raster_has_nodata():
     masked = CountingSource(False)
     assert same_nodata(plain, masked, windows, RunControl()).all()
     assert plain.reads == masked.reads == 2
+
+
+def test_a_lon_lat_before_raster_is_compared_on_its_square_ground_pixels(demo_pair,
+                                                                         default_model,
+                                                                         tmp_path):
+    """The demo mosaic warped to EPSG:4326 (pixels 1.2 times higher than wide at 33.8 N)
+    against the UTM original: the second raster is warped straight onto the first's square
+    ground pixels, so only the first is said to be squared, and nothing has changed."""
+    utm, _, _ = demo_pair
+    lonlat = str(tmp_path / "mosaic_4326.tif")
+    gdal.Warp(lonlat, utm, dstSRS="EPSG:4326", resampleAlg="bilinear", dstNodata=0)
+    messages = []
+    summary = detect_changes(lonlat, utm, default_model, tmp_path / "c.gpkg",
+                             cache_dir=tmp_path / "cache",
+                             control=RunControl(progress=lambda _, m: messages.append(m)))
+    squared = [m for m in messages if "resampled to square pixels" in m]
+    assert len(squared) == 1 and squared[0].startswith("before")
+    assert summary["tiles_compared"] >= 25 and summary["tiles_changed"] == 0
+    assert summary["tiles_not_compared"] == 0
+    record = read_metadata(tmp_path / "c.gpkg")
+    assert record["raster"]["square_pixels"] is not None
+    assert "square_pixels" not in record["after_raster"]

@@ -280,3 +280,23 @@ def test_text_labels_and_class_order_parse():
         (None, "forest"), ("3", "open water"), (None, "x")]
     assert parse_text_labels("  ") == []
     assert sorted_classes({"10", "9", "b", "A", "2.5"}) == ["2.5", "9", "10", "A", "b"]
+
+
+def test_search_and_example_layers_record_how_a_lon_lat_raster_was_read(tmp_path, clip_model,
+                                                                        spacenet):
+    """The SpaceNet tile warped to EPSG:4326 is read as square ground pixels: the label and
+    search layers of its index say so, one entry a raster (the UTM tile: None)."""
+    lonlat = str(tmp_path / "atlanta_4326.tif")
+    gdal.Warp(lonlat, spacenet, dstSRS="EPSG:4326")
+    settings = TileSettings(tile_size=128)
+    squared, _, _ = pipeline.index_raster(lonlat, clip_model, settings, tmp_path)
+    plain, _, _ = pipeline.index_raster(spacenet, clip_model, settings, tmp_path)
+    centres = [np.mean(squared.footprint(t), axis=0) for t in (0, 1, 2, 3)]
+    examples = pipeline.ExampleSet([f"POINT ({x} {y})" for x, y in centres],
+                                   ["a", "a", "b", "b"], crs_wkt=squared.crs_wkt)
+    pipeline.label_from_examples([squared, plain], clip_model, examples, tmp_path / "l.gpkg")
+    pipeline.search([squared, plain], clip_model, "houses", k=3, out_path=tmp_path / "s.gpkg")
+    for layer in ("l.gpkg", "s.gpkg"):
+        records = read_metadata(tmp_path / layer)["square_pixels"]
+        assert records[1] is None and records[0]["size_before"][0] == records[0]["size"][0]
+        assert records[0]["size"][1] > records[0]["size_before"][1]

@@ -100,3 +100,23 @@ def test_a_failed_probability_raster_takes_the_mask_layer_with_it(tmp_path, spac
         pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "mask.gpkg",
                              TileSettings(tile_size=128), probability_path=blocker / "p.tif")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+def test_probability_raster_of_a_lon_lat_raster_lies_on_its_pixels(tmp_path, wordpiece_model):
+    """Read as square ground pixels (60 N: 200 x 399), the raster's probability map is written
+    back on its own 200 x 200 pixel grid, nodata where it has none."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(1, 1000, (3, 200, 200)).astype(np.uint16)
+    pixels[:, :, 120:] = 0
+    raster = make_tif(tmp_path / "north.tif", pixels, nodata=0, epsg=4326,
+                      geotransform=(10.0, 1e-4, 0.0, 60.0, 0.0, -1e-4))
+    prob = tmp_path / "prob.tif"
+    pipeline.prompt_mask(raster, wordpiece_model, "building", tmp_path / "m.gpkg",
+                         TileSettings(tile_size=64, gsd_m=0), probability_path=prob)
+    written = gdal.Open(str(prob))
+    assert (written.RasterXSize, written.RasterYSize) == (200, 200)
+    assert written.GetGeoTransform() == pytest.approx((10.0, 1e-4, 0.0, 60.0, 0.0, -1e-4))
+    values = written.ReadAsArray()
+    assert np.isnan(values[:, 121:]).all() and np.isfinite(values[:, :100]).all()
+    record = json.loads(written.GetMetadataItem(METADATA_KEY))
+    assert record["raster"]["square_pixels"]["size"] == [200, 399]

@@ -376,7 +376,7 @@ def main():
     parser.add_argument("--big", type=int, default=20000, help="side of the peak-memory raster")
     parser.add_argument("--skip", default="",
                         help="comma list of: e2e,refine,mask,query,examples,memory,fewshot,byo,"
-                             "scale")
+                             "square,scale")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     bundle = args.bundle or (DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "text.onnx").is_file()
@@ -422,6 +422,11 @@ def main():
         default = {"bundle": model.bundle.id, "image_size": model.bundle.image.size,
                    "tiles_per_s": report["model_only_tiles_per_s_one_view"]}
         report["byo_models"] = byo_models(default, args.batch)
+    if "square" not in skip:  # lon/lat rasters read as square ground pixels
+        sys.path.insert(0, str(ROOT))
+        from tools.bench_square_pixels import report as square_report
+
+        report["square_pixels"] = square_report(model)
     if "scale" not in skip:  # accuracy of the automatic scale (tools/scale_bench.py)
         import scale_bench
         report["scale"] = scale_bench.run(["ucm", "rsscn7"])

@@ -71,7 +71,8 @@ def smooth_attention(values, features, window=3, temperature=0.1):
     return (weights * np.stack(shifted)).sum(axis=0).astype(np.float32)
 
 
-def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, simplify=0.0):
+def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, simplify=0.0,
+               clip_to=None):
     """Regions where `probability` >= `threshold` as polygons (holes kept) in the map's CRS.
 
     Args:
@@ -82,6 +83,8 @@ def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, 
         min_area: drop polygons smaller than this, in square metres (square map units for a
             CRS without metres; geographic CRSs are measured on an equal-area projection).
         simplify: Douglas-Peucker tolerance in map units (0 keeps every vertex).
+        clip_to: an ogr polygon (the raster's outline): parts of the map's cells past it are
+            cut off (a coarse map's last cells run past the raster's edge).
 
     Returns:
         list of (ogr.Geometry, mean probability inside, area in m²).
@@ -101,14 +104,29 @@ def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, 
     measure = _area_measure(crs_wkt)
     results = []
     for feature in layer:
-        geometry = feature.GetGeometryRef().Clone()
-        area = measure(geometry)
-        if area < min_area:
-            continue
-        if simplify > 0:
-            geometry = geometry.SimplifyPreserveTopology(simplify)
-        results.append((geometry, means.get(feature.GetFID(), float("nan")), area))
+        mean = means.get(feature.GetFID(), float("nan"))
+        for geometry in _clipped(feature.GetGeometryRef().Clone(), clip_to):
+            area = measure(geometry)
+            if area < min_area:
+                continue
+            if simplify > 0:
+                geometry = geometry.SimplifyPreserveTopology(simplify)
+            results.append((geometry, mean, area))
     return results
+
+
+def _clipped(geometry, outline):
+    """The polygon's parts inside `outline` (None: the polygon as it is)."""
+    if outline is None or outline.Contains(geometry):
+        return [geometry]
+    inside = geometry.Intersection(outline)
+    if inside is None or inside.IsEmpty():
+        return []
+    parts = [inside.GetGeometryRef(i).Clone() for i in range(inside.GetGeometryCount())] \
+        if inside.GetGeometryType() in (ogr.wkbMultiPolygon, ogr.wkbGeometryCollection) \
+        else [inside]
+    return [part for part in parts if part.GetGeometryType() == ogr.wkbPolygon
+            and part.GetArea() > 0]
 
 
 def _mem_raster(array, geotransform, crs_wkt, data_type=gdal.GDT_Byte):

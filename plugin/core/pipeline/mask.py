@@ -4,11 +4,13 @@ import dataclasses
 
 from .. import dense_masks, masks
 from ..batches import EncodedBatches
+from ..geometry import polygon_from_ring
 from ..mosaic import Mosaic
 from ..outputs import PolygonWriter, write_geotiff
 from ..run_control import RunControl
 from ..square_pixels import back_to_raster_grid
 from ..tiled_raster import TileSettings, open_tiled
+from ..tiling import Window, window_footprint
 from .records import provenance
 
 
@@ -77,8 +79,11 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
                         threshold=value, threshold_rule=rule, min_area=min_area,
                         simplify=simplify, smooth_window=smooth_window,
                         smooth_temperature=smooth_temperature)
-    polygons = masks.polygonize(probability_map, geotransform, tiled.source.crs_wkt, value,
-                                min_area, simplify)
+    source = tiled.source
+    outline = polygon_from_ring(window_footprint(Window(0, 0, source.width, source.height),
+                                                 source.geotransform))
+    polygons = masks.polygonize(probability_map, geotransform, source.crs_wkt, value,
+                                min_area, simplify, clip_to=outline)
     reason = None if polygons else _empty_reason(probability_map, value, rule, min_area)
     if reason:
         control.warn(f"the mask of {prompt!r} is empty: {reason}")

@@ -120,3 +120,25 @@ def test_probability_raster_of_a_lon_lat_raster_lies_on_its_pixels(tmp_path, wor
     assert np.isnan(values[:, 121:]).all() and np.isfinite(values[:, :100]).all()
     record = json.loads(written.GetMetadataItem(METADATA_KEY))
     assert record["raster"]["square_pixels"]["size"] == [200, 399]
+
+
+@pytest.mark.parametrize("method", ["tiles", "dense"])
+def test_mask_polygons_stay_inside_the_raster(tmp_path, spacenet, wordpiece_model, method):
+    """Every cell marked (threshold 0): the mask is the raster's outline, although the tile
+    method's coarse grid (900 px in cells of 8) runs past its right and bottom edges."""
+    pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "m.gpkg",
+                         TileSettings(tile_size=128, gsd_m=0), threshold=0.0, method=method)
+    _, _, rows = features(tmp_path / "m.gpkg")
+    minx, maxx, miny, maxy = raster_envelope(spacenet)
+    for row in rows:
+        left, right, bottom, top = row.GetGeometryRef().GetEnvelope()
+        assert left >= minx - 1e-6 and right <= maxx + 1e-6
+        assert bottom >= miny - 1e-6 and top <= maxy + 1e-6
+    assert sum(r["area"] for r in rows) == pytest.approx((maxx - minx) * (maxy - miny), rel=0.01)
+
+
+def raster_envelope(path):
+    dataset = gdal.Open(str(path))
+    g = dataset.GetGeoTransform()
+    right, bottom = g[0] + dataset.RasterXSize * g[1], g[3] + dataset.RasterYSize * g[5]
+    return g[0], right, bottom, g[3]

@@ -78,6 +78,9 @@ class Scale:
         text += f", tiles of {_m(self.tile_ground_m)}"
         if self.upsampling > 1.05:
             text += f", raster pixels of {_m(self.raster_gsd_m)} enlarged {self.upsampling:.1f}x"
+        elif self.upsampling < 0.95:
+            text += (f", raster pixels of {_m(self.raster_gsd_m)} shrunk "
+                     f"{1 / self.upsampling:.1f}x")
         if self.how == AUTOMATIC:
             low, high = self.model_range_m
             text += (f"; automatic: the model knows {_m(low)} to {_m(high)} a pixel and a "

@@ -71,6 +71,9 @@ def test_describe_and_record_say_what_was_used():
     text = scale.describe()
     assert text.startswith("6.64 m a model pixel, tiles of 850 m, raster pixels of 10 m "
                            "enlarged 1.5x; automatic")
+    shrunk = choose_scale(0.3, 128, None, 0.6, SPEC).describe()
+    assert shrunk.startswith("0.6 m a model pixel, tiles of 76.8 m, raster pixels of 0.3 m "
+                             "shrunk 2.0x; automatic")
     record = scale.record()
     assert record["how"] == "automatic" and record["tile_px"] == 85
     assert record["tile_ground_m"] == 850.0 and record["model_range_m"] == [0.6, 37.5]

@@ -24,7 +24,7 @@ from ..common.result_layers import result_name
 from ..core import pipeline
 from ..core.labels import parse_labels
 from .base import LOCATION_WEIGHT, TerraLensAlgorithm, comma_list
-from .label_parameters import LabelParameters
+from .label_parameters import LabelParameters, label_counts_text
 
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
@@ -93,7 +93,7 @@ class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
                              if refined and refined["ran"] else
                              "not refined (fewer than 2 tiles or labels); " if refined
                              else "not refined (turned off); ")
-                          + f"best labels: {summary['label_counts']}")
+                          + f"tiles a best label: {label_counts_text(summary['label_counts'])}")
         subject = ", ".join(labels)
         results = self.styled_results(context, [
             (OUTPUT, out, "labels", result_name("Labels", subject, [layer.name()])),

@@ -22,6 +22,7 @@ from .label_parameters import (
     REFINED_TILES,
     TOP_K,
     LabelParameters,
+    label_counts_text,
 )
 
 
@@ -152,4 +153,4 @@ def log_summary(feedback, summary):
                       + (f"refinement changed {sum(r['changed_tiles'] for r in refined)} of "
                          "them; " if refined
                          else f"not refined ({summary['refinement_skipped']}); ")
-                      + f"best labels: {summary['label_counts']}")
+                      + f"tiles a best label: {label_counts_text(summary['label_counts'])}")

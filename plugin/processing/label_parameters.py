@@ -14,6 +14,12 @@ OUTPUT, TOP_K, MIN_SCORE, CLASS_RASTER = "OUTPUT", "TOP_K", "MIN_SCORE", "CLASS_
 REFINE, REFINED_TILES = "REFINE", "REFINED_TILES"
 
 
+def label_counts_text(counts):
+    """"farmland 7, forest 5, water 1": tiles a best label, most first, for the log."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{label} {count}" for label, count in ranked) or "none"
+
+
 class LabelParameters:
     """Mixin for TerraLensAlgorithm subclasses that write labelled tiles."""
 

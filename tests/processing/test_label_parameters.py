@@ -13,3 +13,11 @@ def test_labelling_algorithms_share_their_label_parameters(provider, name):
     assert defaults["REFINE"] is True, "refinement is on by default"
     assert algorithm.parameterDefinition("CLASS_RASTER").createByDefault()
     assert "REFINED_TILES" in [output.name() for output in algorithm.outputDefinitions()]
+
+
+def test_the_log_counts_tiles_a_best_label_most_first():
+    from terralens.plugin.processing.label_parameters import label_counts_text
+
+    assert label_counts_text({"forest": 5, "farmland": 7, "water": 5}) == (
+        "farmland 7, forest 5, water 5")
+    assert label_counts_text({}) == "none"

@@ -69,7 +69,8 @@ class ChangeDetection(TerraLensAlgorithm):
         feedback.pushInfo(
             f"{summary['tiles_changed']} of {summary['tiles_compared']} tiles changed "
             f"(threshold {summary['threshold']:.3f}, {summary['threshold_rule']}); "
-            f"{summary['tiles_in_one_only']} tiles with valid pixels in one raster only")
+            f"{summary['tiles_in_one_only']} tiles with valid pixels in one raster only, "
+            f"{summary['tiles_not_compared']} left out as nodata covers them differently")
         subject = f"{before.name()} → {after.name()}"
         before, after = before.name(), after.name()
         results = self.styled_results(context, [

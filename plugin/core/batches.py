@@ -98,4 +98,4 @@ def announce_tiling(tiled, control, doing, views):
     scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
     turned = f", each in {views} rotations averaged" if views > 1 else ""
     control.report(0.0, f"{doing} {tiled.windows_total} tiles of {tiled.tile_px} x "
-                        f"{tiled.tile_px} pixels{scale}{turned}")
+                        f"{tiled.tile_px} raster pixels{scale}{turned}")

@@ -38,8 +38,8 @@ def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ort
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     phases = [(f, m.split(" (")[0]) for f, m in progress if m]  # the scale follows in (...)
-    assert (0.0, "pan: Encoding 64 tiles of 128 x 128 pixels") in phases
-    assert (0.5, "ortho: Encoding 20 tiles of 256 x 256 pixels") in phases
+    assert (0.0, "pan: Encoding 64 tiles of 128 x 128 raster pixels") in phases
+    assert (0.5, "ortho: Encoding 20 tiles of 256 x 256 raster pixels") in phases
     assert sum(1 for _, m in progress if m) == 2, "one log line a raster, not one a batch"
     calls = clip_model.image.calls
     memory = {first[0].key: first[0].index}
@@ -49,8 +49,8 @@ def test_index_rasters_shares_progress_and_reuses_memory(tmp_path, spacenet, ort
                                    memory=memory)
     assert [r.source for r in again] == ["memory", "disk"] and clip_model.image.calls == calls
     said = [m.split(" (")[0] for _, m in progress if m]
-    assert said == ["pan: Index in memory: 64 tiles of 128 x 128 pixels",
-                    "ortho: Index reused, nothing encoded: 20 tiles of 256 x 256 pixels"]
+    assert said == ["pan: Index in memory: 64 tiles of 128 x 128 raster pixels",
+                    "ortho: Index reused, nothing encoded: 20 tiles of 256 x 256 raster pixels"]
     assert again[0].index is first[0].index and again[1].key == first[1].key
     assert [r.path for r in again] == [r.path for r in first]
 

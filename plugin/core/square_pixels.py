@@ -12,6 +12,9 @@ import math
 
 from osgeo import gdal
 
+from .common_grid import bounds
+from .raster import dataset_pixel_size_m
+
 # Pixels at least this much longer one way than the other on the ground are made square: below
 # it the squash is smaller than the random crops the model was trained with.
 SQUARED_ABOVE = 1.05
@@ -24,17 +27,16 @@ FINER, MEAN = "finer", "mean"
 SQUARE_SIDE = FINER
 
 
-def squared_view(dataset, pixel_size_xy_m, side=None):
+def squared_view(dataset, side=None):
     """`(dataset, record)`: a VRT of `dataset` with square ground pixels and a record of the
     change for logs and metadata, or `(dataset, None)` when its pixels are square enough or
     it cannot be resampled safely (see `why_not_squared`).
 
     Args:
         dataset: an opened GDAL dataset.
-        pixel_size_xy_m: (width, height) of its pixels in metres on the ground.
         side: FINER or MEAN (None: SQUARE_SIDE).
     """
-    width_m, height_m = pixel_size_xy_m
+    width_m, height_m = dataset_pixel_size_m(dataset)
     if why_not_squared(dataset, width_m, height_m) is not None:
         return dataset, None
     side = side or SQUARE_SIDE
@@ -43,12 +45,9 @@ def squared_view(dataset, pixel_size_xy_m, side=None):
     side_m = min(width_m, height_m) if side == FINER else math.sqrt(width_m * height_m)
     columns = max(1, round(dataset.RasterXSize * width_m / side_m))
     rows = max(1, round(dataset.RasterYSize * height_m / side_m))
-    g = dataset.GetGeoTransform()
-    left, top = g[0], g[3]
-    right, bottom = left + dataset.RasterXSize * g[1], top + dataset.RasterYSize * g[5]
     options = gdal.WarpOptions(format="VRT", width=columns, height=rows,
-                               outputBounds=(left, min(top, bottom), right, max(top, bottom)),
-                               resampleAlg="bilinear", multithread=False)
+                               outputBounds=bounds(dataset), resampleAlg="bilinear",
+                               multithread=False)
     view = gdal.Warp("", dataset, options=options)
     if view is None:
         return dataset, None
@@ -99,11 +98,9 @@ def back_to_raster_grid(array, geotransform, record):
     source.SetGeoTransform(geotransform)
     source.GetRasterBand(1).WriteArray(array.astype("float32"))
     source.GetRasterBand(1).SetNoDataValue(float("nan"))
-    left, top = geotransform[0], geotransform[3]
-    right, bottom = left + columns * geotransform[1], top + rows * geotransform[5]
     options = gdal.WarpOptions(format="MEM", width=width, height=height,
-                               outputBounds=(left, min(top, bottom), right, max(top, bottom)),
-                               resampleAlg="bilinear", srcNodata=float("nan"),
+                               outputBounds=bounds(source), resampleAlg="bilinear",
+                               srcNodata=float("nan"),
                                dstNodata=float("nan"), multithread=False)
     target = gdal.Warp("", source, options=options)
     return target.GetRasterBand(1).ReadAsArray(), target.GetGeoTransform()

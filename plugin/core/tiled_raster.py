@@ -6,7 +6,7 @@ from osgeo import ogr
 
 from .encoders import check_views
 from .geometry import polygon_from_ring
-from .raster import RasterError, RasterSource, dataset_pixel_size_m, open_dataset
+from .raster import RasterError, RasterSource, open_dataset
 from .raster_bands import AUTO, choose_image_spec, parse_band_mapping
 from .scale import choose_scale, scale_warnings
 from .square_pixels import squared_view, why_not_squared
@@ -114,7 +114,7 @@ def open_tiled(path, model, settings):
     dataset = open_dataset(path)
     spec = choose_image_spec(bundle, dataset, settings.bands, settings.encoder)
     settings = settings.resolved(bundle, spec)
-    dataset, squared = squared_view(dataset, dataset_pixel_size_m(dataset))
+    dataset, squared = squared_view(dataset)
     options = {"bands": settings.bands, "valid_fraction": settings.valid_fraction,
                "model_bands": len(spec.bands), "band_names": spec.bands, "dataset": dataset,
                "squared": squared}

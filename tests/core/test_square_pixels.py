@@ -19,22 +19,22 @@ def opened(tmp_path, geotransform, epsg=4326, name="r.tif"):
 
 def test_the_side_is_the_shorter_or_the_geometric_mean(tmp_path):
     dataset, size = opened(tmp_path, AT_60_NORTH)
-    finer, record = squared_view(dataset, size, FINER)
+    finer, record = squared_view(dataset, FINER)
     assert record["pixel_m"] == pytest.approx(min(size), abs=1e-3)
     assert (finer.RasterXSize, finer.RasterYSize) == (100, 399)
-    mean, record = squared_view(dataset, size, MEAN)
+    mean, record = squared_view(dataset, MEAN)
     assert record["pixel_m"] == pytest.approx(np.sqrt(size[0] * size[1]), abs=1e-3)
     assert mean.RasterXSize * mean.RasterYSize == pytest.approx(100 * 200, rel=0.01)
     assert np.all(finer.ReadAsArray() == 7)  # resampled, not changed
     with pytest.raises(ValueError, match="side must be"):
-        squared_view(dataset, size, "coarser")
+        squared_view(dataset, "coarser")
 
 
 def test_square_rotated_and_unknown_pixels_are_left_alone(tmp_path):
     projected, size = opened(tmp_path, (400000.0, 2.0, 0.0, 5e6, 0.0, -2.0), epsg=32633)
-    assert squared_view(projected, size) == (projected, None)
+    assert squared_view(projected) == (projected, None)
     assert why_not_squared(projected, *size) == "its pixels are square enough"
     rotated, size = opened(tmp_path, (10.0, 1e-4, 1e-5, 60.0, 0.0, -1e-4), name="rot.tif")
-    assert squared_view(rotated, size)[1] is None
+    assert squared_view(rotated)[1] is None
     assert why_not_squared(rotated, *size) == "it has no north-up geotransform"
     assert why_not_squared(projected, 0.0, 2.0) == "its pixel size is unknown"

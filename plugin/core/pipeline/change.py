@@ -12,7 +12,7 @@ from ..change_scores import adaptive_threshold, change_scores
 from ..common_grid import bounds, on_same_grid, overlap, warped_onto
 from ..index import TileIndex, default_cache_dir
 from ..outputs import PolygonWriter
-from ..raster import dataset_pixel_size_m, open_dataset
+from ..raster import open_dataset
 from ..raster_bands import choose_bands, choose_image_spec, data_bands, parse_band_mapping
 from ..run_control import RunControl
 from ..square_pixels import squared_view
@@ -70,7 +70,7 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
     same_grid = on_same_grid(before, after)
     # onto the grid the first raster's tiles are cut on: its square ground pixels, when it is
     # read as those (a longitude / latitude raster), so the second needs no squaring of its own
-    tile_grid, _ = squared_view(before, dataset_pixel_size_m(before))
+    tile_grid, _ = squared_view(before)
     after_grid = after_path if same_grid else warped_onto(after_path, tile_grid,
                                                           cache / "warped")
     before_settings = replace(settings, extent=_work_extent(settings.extent, box, before),

@@ -88,15 +88,15 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
     if reason:
         control.warn(f"the mask of {prompt!r} is empty: {reason}")
     fields = [("prompt", "str"), ("mean_score", "float"), ("area", "float")]
-    with PolygonWriter(out_path, tiled.source.crs_wkt, fields, "mask", record) as writer:
+    with PolygonWriter(out_path, source.crs_wkt, fields, "mask", record) as writer:
         for geometry, mean_score, area in polygons:
             writer.add(geometry, {"prompt": prompt, "mean_score": mean_score, "area": area})
         if probability_path:  # inside the block: if it fails, no polygon layer either
-            if tiled.source.squared is not None:  # laid over the raster pixel for pixel
+            if source.squared is not None:  # laid over the raster pixel for pixel
                 probability_map, geotransform = back_to_raster_grid(
-                    probability_map, geotransform, tiled.source.squared)
-            write_geotiff(probability_path, probability_map, geotransform,
-                          tiled.source.crs_wkt, nodata=float("nan"), metadata=record)
+                    probability_map, geotransform, source.squared)
+            write_geotiff(probability_path, probability_map, geotransform, source.crs_wkt,
+                          nodata=float("nan"), metadata=record)
     return {"output": str(out_path), "probability_raster": probability_path,
             "polygons": len(polygons), "threshold": value, "threshold_rule": rule,
             "empty_reason": reason, **batches.counts()}

@@ -30,6 +30,7 @@ from osgeo import gdal, osr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from terralens.plugin.core.geometry import transform_points  # noqa: E402
 from tools.scale_bench import cell_predictions, class_labels, tile_labels  # noqa: E402
 from tools.scale_mosaics import OUT, ensure_mosaics, read_truth  # noqa: E402
 
@@ -37,20 +38,18 @@ UTM_33N, CENTRAL_LON = 32633, 15.0
 WAYS = ("utm", "before", "mean", "finer")
 
 
-def transformer(source_epsg, target_epsg):
-    source, target = osr.SpatialReference(), osr.SpatialReference()
-    source.ImportFromEPSG(source_epsg)
-    target.ImportFromEPSG(target_epsg)
-    for srs in (source, target):
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return osr.CoordinateTransformation(source, target)
+def wkt(epsg):
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    return srs.ExportToWkt()
 
 
 def moved_to(mosaic, latitude, work):
     """The mosaic re-georeferenced in UTM 33N centred at (15 E, latitude), and its offset."""
     dataset = gdal.Open(str(mosaic))
     g, width, height = dataset.GetGeoTransform(), dataset.RasterXSize, dataset.RasterYSize
-    centre_x, centre_y = transformer(4326, UTM_33N).TransformPoint(CENTRAL_LON, latitude)[:2]
+    (centre_x, centre_y), = transform_points([(CENTRAL_LON, latitude)], wkt(4326),
+                                             wkt(UTM_33N))
     left, top = centre_x - width * g[1] / 2, centre_y + height * -g[5] / 2
     path = work / f"{mosaic.stem}_{latitude:g}n_utm.tif"
     gdal.Translate(str(path), dataset, outputSRS=f"EPSG:{UTM_33N}",
@@ -71,11 +70,10 @@ def shifted(truth, dx, dy):
 
 def in_lonlat(truth):
     """Each cell's bounding box in EPSG:4326."""
-    to_lonlat, cells = transformer(UTM_33N, 4326), []
+    cells = []
     for r in truth:
-        corners = [to_lonlat.TransformPoint(x, y)[:2] for x in (r["minx"], r["maxx"])
-                   for y in (r["miny"], r["maxy"])]
-        xs, ys = zip(*corners)
+        corners = [(x, y) for x in (r["minx"], r["maxx"]) for y in (r["miny"], r["maxy"])]
+        xs, ys = zip(*transform_points(corners, wkt(UTM_33N), wkt(4326)))
         cells.append(dict(r, minx=min(xs), maxx=max(xs), miny=min(ys), maxy=max(ys)))
     return cells
 

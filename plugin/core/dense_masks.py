@@ -112,18 +112,20 @@ def upsample_to_raster(grid, source, max_side=MAX_OUTPUT_SIDE, sigma_spatial=SIG
     low = grid.result()
     cell = max(1, math.ceil(max(source.width, source.height) / max_side))
     rows, cols = math.ceil(source.height / cell), math.ceil(source.width / cell)
-    step = grid.step / cell
+    # An output pixel is height / rows by width / cols raster pixels, so the map ends exactly
+    # on the raster's edges; `step` is the fine grid's cell in output pixels.
+    step = (grid.step * rows / source.height, grid.step * cols / source.width)
     low_guide, _ = source.read_scaled(0, 0, source.width, source.height, grid.cols, grid.rows)
     out = np.empty((rows, cols), np.float32)
     for row0 in range(0, rows, BLOCK_ROWS):
         row1 = min(rows, row0 + BLOCK_ROWS)
-        y0, y1 = row0 * cell, min(source.height, row1 * cell)
+        y0, y1 = row0 * source.height // rows, row1 * source.height // rows
         guide, valid = source.read_scaled(0, y0, source.width, y1 - y0, cols, row1 - row0)
         block = joint_bilateral_upsample(low, low_guide, guide, step, row0,
                                          sigma_spatial=sigma_spatial, sigma_range=sigma_range)[0]
         out[row0:row1] = np.where(valid, block, np.nan)  # nodata stays out of the mask
-    g = source.geotransform
-    geotransform = (g[0], g[1] * cell, g[2] * cell, g[3], g[4] * cell, g[5] * cell)
+    g, cell_h, cell_w = source.geotransform, source.height / rows, source.width / cols
+    geotransform = (g[0], g[1] * cell_w, g[2] * cell_h, g[3], g[4] * cell_w, g[5] * cell_h)
     return out, geotransform
 
 

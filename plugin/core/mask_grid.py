@@ -107,7 +107,7 @@ def joint_bilateral_upsample(low, low_guide, guide, step, row0=0, radius=2, sigm
         low_guide: (bands, rows, cols) mean guide colour of each cell (`cell_means`).
         guide: (bands, height, width) guide pixels in [0, 1]: rows `row0` to `row0 + height`
             of the output (so a caller can go block by block).
-        step: guide pixels a cell.
+        step: guide pixels a cell, or (down, across) when they differ.
         radius: cells searched on each side of a pixel's own cell.
         sigma_spatial: spatial Gaussian, in cells.
         sigma_range: colour Gaussian, on the mean squared band difference in [0, 1] units.
@@ -117,8 +117,9 @@ def joint_bilateral_upsample(low, low_guide, guide, step, row0=0, radius=2, sigm
     """
     bands, height, width = guide.shape
     _, rows, cols = low.shape
-    y = (row0 + np.arange(height) + 0.5) / step - 0.5
-    x = (np.arange(width) + 0.5) / step - 0.5
+    step_y, step_x = (step, step) if np.isscalar(step) else step
+    y = (row0 + np.arange(height) + 0.5) / step_y - 0.5
+    x = (np.arange(width) + 0.5) / step_x - 0.5
     near_r, near_c = np.round(y).astype(int), np.round(x).astype(int)
     valid = np.isfinite(low[0])
     filled = np.where(valid, low, 0.0)

@@ -29,14 +29,17 @@ class Mosaic:
 
     def __init__(self, width, height, geotransform, max_side=2048, min_cell=1):
         self.width, self.height = int(width), int(height)
-        self.cell = max(int(min_cell), math.ceil(max(self.width, self.height) / max_side))
-        self.rows = math.ceil(self.height / self.cell)
-        self.cols = math.ceil(self.width / self.cell)
+        cell = max(int(min_cell), math.ceil(max(self.width, self.height) / max_side))
+        self.rows = math.ceil(self.height / cell)
+        self.cols = math.ceil(self.width / cell)
         self.sums = np.zeros((self.rows, self.cols), np.float32)
         self.weights = np.zeros((self.rows, self.cols), np.float32)
+        # A cell is height / rows by width / cols raster pixels (at most `cell`), so the grid
+        # ends exactly on the raster's edges instead of overshooting them by a part of a cell.
+        cell_h, cell_w = self.height / self.rows, self.width / self.cols
         g = geotransform
-        self.geotransform = (g[0], g[1] * self.cell, g[2] * self.cell,
-                             g[3], g[4] * self.cell, g[5] * self.cell)
+        self.geotransform = (g[0], g[1] * cell_w, g[2] * cell_h,
+                             g[3], g[4] * cell_w, g[5] * cell_h)
 
     def add(self, window, values):
         """Paint a tile's map (any shape, resampled to the tile) over its window."""
@@ -50,9 +53,8 @@ class Mosaic:
 
     def _placement(self, window):
         """(row slice, column slice, border weights there, the tile's full grid shape)."""
-        r0, c0 = window.row // self.cell, window.col // self.cell
-        r_end = max(r0 + 1, math.ceil((window.row + window.height) / self.cell))
-        c_end = max(c0 + 1, math.ceil((window.col + window.width) / self.cell))
+        r0, r_end = _cell_span(window.row, window.height, self.rows, self.height)
+        c0, c_end = _cell_span(window.col, window.width, self.cols, self.width)
         r1, c1 = min(self.rows, r_end), min(self.cols, c_end)
         shape = (r_end - r0, c_end - c0)
         weight = _border_weight(*shape)[: r1 - r0, : c1 - c0]
@@ -79,6 +81,14 @@ class VectorMosaic(Mosaic):
         rows, cols, weight, _ = self._placement(window)
         self.sums[:, rows, cols] += np.asarray(values, np.float32)[:, None, None] * weight
         self.weights[rows, cols] += weight
+
+
+def _cell_span(start, length, cells, pixels):
+    """(first cell, cell after the last) that a span of raster pixels touches, on a grid of
+    `cells` cells over `pixels` pixels; integer arithmetic, so exact for any cell size."""
+    first = start * cells // pixels
+    end = -(-(start + length) * cells // pixels)  # ceiling division
+    return first, max(first + 1, end)
 
 
 def _border_weight(rows, cols):

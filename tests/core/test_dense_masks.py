@@ -2,8 +2,12 @@
 
 import numpy as np
 import pytest
+from gdal_files import make_tif
 
 from terralens.plugin.core import dense_masks
+from terralens.plugin.core.mask_grid import FineGrid
+from terralens.plugin.core.raster import RasterSource
+from terralens.plugin.core.tiling import Window
 
 
 def test_otsu_threshold_splits_two_groups():
@@ -40,3 +44,22 @@ def test_a_prompt_that_never_beats_an_even_split_is_told():
     assert dense_masks.never_wins(probability, 0) is None  # no background: nothing to beat
     probability[0, 0] = 0.5
     assert dense_masks.never_wins(probability, 6) is None
+
+
+def test_a_coarser_probability_map_still_ends_on_the_raster_edges(tmp_path):
+    # 301 x 203 pixels of 2 m, at most 64 output pixels a side: output pixels of about 5 raster
+    # pixels that do not divide the raster. Dark left half, bright right half.
+    image = np.zeros((203, 301), np.uint8)
+    image[:, 151:] = 200
+    path = make_tif(tmp_path / "halves.tif", [image] * 3, epsg=32633,
+                    geotransform=(400000.0, 2.0, 0.0, 5e6, 0.0, -2.0))
+    with RasterSource(path) as source:
+        grid = FineGrid(source.width, source.height, source.geotransform, 10, 1)
+        grid.add(Window(0, 0, 151, 203), np.zeros((1, 4, 4)))
+        grid.add(Window(151, 0, 150, 203), np.ones((1, 4, 4)))
+        values, g = dense_masks.upsample_to_raster(grid, source, max_side=64)
+    assert values.shape == (41, 61)
+    assert g[0] + 61 * g[1] == pytest.approx(400000.0 + 301 * 2.0)
+    assert g[3] + 41 * g[5] == pytest.approx(5e6 - 203 * 2.0)
+    edge_x = g[0] + np.argmax(values[20] > 0.5) * g[1]  # the first bright output pixel
+    assert abs(edge_x - (400000.0 + 151 * 2.0)) <= g[1]

@@ -38,6 +38,8 @@ def test_label_raster_writes_ranked_labels_and_class_raster(tmp_path, ortho, wor
     band.GetMetadata()  # GDAL 3.6's GeoTIFF driver reads the .aux.xml sidecar lazily
     assert band.GetCategoryNames()[1:] == ["forest", "river", "parking lot", "houses"]
     assert set(np.unique(band.ReadAsArray())) <= {0, 1, 2, 3, 4}
+    # 1243 x 841 pixels in cells of 16: the class raster ends on the raster's edges all the same
+    assert raster_bounds(classes) == pytest.approx(raster_bounds(ortho), abs=1e-6)
 
 
 def test_min_score_turns_tiles_unknown(tmp_path, ortho, wordpiece_model):

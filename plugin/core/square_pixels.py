@@ -4,8 +4,9 @@ A longitude / latitude grid has pixels of equal degrees, which on the ground are
 high away from the equator (half as wide at 60 degrees north). Cut into square tiles of pixels
 they would show the model every scene squashed. Such a raster is read through a warped VRT in
 its own CRS whose pixels are square on the ground at the raster's centre, with the side of its
-pixels' shorter side (same extent; the longer axis enlarged, nothing shrunk), so outputs stay
-in the raster's CRS and line up with it. Nothing is written to disk.
+pixels' shorter side (same extent; the longer axis enlarged, nothing shrunk; near the poles a
+larger side, see MAX_PIXEL_FACTOR), so outputs stay in the raster's CRS and line up with it.
+Nothing is written to disk.
 """
 
 import math
@@ -25,6 +26,11 @@ SQUARED_ABOVE = 1.05
 # for square tiles of degrees (`tools/square_pixels_select.py`, README "Scale").
 FINER, MEAN = "finer", "mean"
 SQUARE_SIDE = FINER
+# "finer" multiplies the pixels to read by the long side over the short one: 2 at 60 degrees
+# of latitude, 57 at 89. Past this factor (about 76 degrees) the square side grows instead, so
+# that a polar raster costs at most this many times its own pixels (the short axis is then
+# shrunk a little). A bound on time and memory, not a figure tuned on any data.
+MAX_PIXEL_FACTOR = 4.0
 
 
 def squared_view(dataset, side=None):
@@ -43,6 +49,7 @@ def squared_view(dataset, side=None):
     if side not in (FINER, MEAN):
         raise ValueError(f"side must be {FINER!r} or {MEAN!r}, got {side!r}")
     side_m = min(width_m, height_m) if side == FINER else math.sqrt(width_m * height_m)
+    side_m = max(side_m, math.sqrt(width_m * height_m / MAX_PIXEL_FACTOR))
     columns = max(1, round(dataset.RasterXSize * width_m / side_m))
     rows = max(1, round(dataset.RasterYSize * height_m / side_m))
     options = gdal.WarpOptions(format="VRT", width=columns, height=rows,

@@ -5,7 +5,13 @@ import pytest
 from gdal_files import make_tif
 
 from terralens.plugin.core.raster import dataset_pixel_size_m, open_dataset
-from terralens.plugin.core.square_pixels import FINER, MEAN, squared_view, why_not_squared
+from terralens.plugin.core.square_pixels import (
+    FINER,
+    MAX_PIXEL_FACTOR,
+    MEAN,
+    squared_view,
+    why_not_squared,
+)
 
 AT_60_NORTH = (10.0, 1e-4, 0.0, 60.0, 0.0, -1e-4)  # pixels about 5.6 x 11.1 m
 
@@ -28,6 +34,17 @@ def test_the_side_is_the_shorter_or_the_geometric_mean(tmp_path):
     assert np.all(finer.ReadAsArray() == 7)  # resampled, not changed
     with pytest.raises(ValueError, match="side must be"):
         squared_view(dataset, "coarser")
+
+
+def test_a_polar_raster_costs_at_most_a_bounded_factor_of_its_pixels(tmp_path):
+    # At 87 N a degree of longitude is 19 times shorter than one of latitude: squaring on the
+    # shorter side would read 19 times the pixels.
+    dataset, size = opened(tmp_path, (10.0, 1e-4, 0.0, 87.0, 0.0, -1e-4))
+    assert max(size) / min(size) > 15
+    view, record = squared_view(dataset)
+    factor = view.RasterXSize * view.RasterYSize / (100 * 200)
+    assert factor == pytest.approx(MAX_PIXEL_FACTOR, rel=0.02)
+    assert record["pixel_m"] > min(size)
 
 
 def test_square_rotated_and_unknown_pixels_are_left_alone(tmp_path):

@@ -91,7 +91,7 @@ def test_missing_message_says_what_and_how(monkeypatch):
 
 
 @pytest.mark.parametrize("python, folder", [
-    ("python3", "~/.local/share/QGIS/QGIS3/profiles/default/python/terralens-packages"),
+    ("/usr/bin/python3", "~/.local/share/QGIS/QGIS3/profiles/default/python/terralens-packages"),
     ("python", "%APPDATA%\\QGIS\\QGIS3\\profiles\\default\\python\\terralens-packages"),
     ("/Applications/QGIS.app/Contents/MacOS/bin/python3",
      "$HOME/Library/Application Support/QGIS/QGIS3/profiles/default/python/terralens-packages")])

@@ -16,6 +16,11 @@ class MultiPositiveClipLoss(ClipLoss):
     away from a caption that describes it. With `caption_ids`, the target of each row spreads
     evenly over every column carrying the same caption id. Works under DDP like `ClipLoss`
     (features and ids gathered from every rank).
+
+    With a frozen text tower (the default model), the same caption always has the same feature,
+    and then this loss equals plain InfoNCE exactly: the target's halves fall on two equal
+    columns (and two equal rows), so the sum of log-probabilities is unchanged. It differs only
+    when the same caption can get different features (a trained text tower with dropout).
     """
 
     def forward(self, image_features, text_features, logit_scale, caption_ids=None,

@@ -186,9 +186,26 @@ def test_repeated_captions_count_as_positives():
     torch.testing.assert_close(loss(images, texts, scale, torch.arange(6)),
                                ClipLoss()(images, texts, scale))
     shared = torch.tensor([0, 0, 1, 2, 3, 4])
-    texts_same = texts.clone()
-    texts_same[1] = texts[0]  # two images drew the same caption
-    assert loss(images, texts_same, scale, shared) < ClipLoss()(images, texts_same, scale)
+    # Columns 0 and 1 are positives of rows 0 and 1: each row's target is half on each.
+    logits = scale * images @ texts.T
+    targets = (shared[:, None] == shared[None, :]).float()
+    targets = targets / targets.sum(dim=1, keepdim=True)
+    by_hand = (-(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
+               - (targets * logits.T.log_softmax(dim=1)).sum(dim=1).mean()) / 2
+    torch.testing.assert_close(loss(images, texts, scale, shared), by_hand)
+    assert not torch.isclose(by_hand, ClipLoss()(images, texts, scale))
+
+
+def test_identical_caption_features_make_it_plain_infonce():
+    """Two images that drew the same caption get the same (frozen) caption feature; then the
+    soft target spreads over two equal columns and the loss is plain InfoNCE's, exactly."""
+    torch.manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    texts = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    texts[1] = texts[0]
+    shared, scale = torch.tensor([0, 0, 1, 2, 3, 4]), torch.tensor(10.0)
+    torch.testing.assert_close(MultiPositiveClipLoss()(images, texts, scale, shared),
+                               ClipLoss()(images, texts, scale))
 
 
 def test_augment_turns_are_exact_and_off_is_identity():

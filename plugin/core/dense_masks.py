@@ -8,12 +8,12 @@ template on the prompt and background words; joint bilateral upsampling along th
 (`mask_grid`); Otsu's threshold on the probability map instead of a fixed 0.5.
 """
 
-import math
 
 import numpy as np
 
 from . import masks
 from .mask_grid import FineGrid, joint_bilateral_upsample
+from .mosaic import coarse_grid
 
 DENSE, TILES = "dense", "tiles"
 METHODS = (DENSE, TILES)
@@ -110,11 +110,9 @@ def upsample_to_raster(grid, source, max_side=MAX_OUTPUT_SIDE, sigma_spatial=SIG
         geotransform).
     """
     low = grid.result()
-    cell = max(1, math.ceil(max(source.width, source.height) / max_side))
-    rows, cols = math.ceil(source.height / cell), math.ceil(source.width / cell)
-    # An output pixel is height / rows by width / cols raster pixels, so the map ends exactly
-    # on the raster's edges; `step` is the fine grid's cell in output pixels.
-    step = (grid.step * rows / source.height, grid.step * cols / source.width)
+    rows, cols, geotransform = coarse_grid(source.width, source.height, source.geotransform,
+                                           max_side)
+    step = (grid.step * rows / source.height, grid.step * cols / source.width)  # output pixels
     low_guide, _ = source.read_scaled(0, 0, source.width, source.height, grid.cols, grid.rows)
     out = np.empty((rows, cols), np.float32)
     for row0 in range(0, rows, BLOCK_ROWS):
@@ -124,8 +122,6 @@ def upsample_to_raster(grid, source, max_side=MAX_OUTPUT_SIDE, sigma_spatial=SIG
         block = joint_bilateral_upsample(low, low_guide, guide, step, row0,
                                          sigma_spatial=sigma_spatial, sigma_range=sigma_range)[0]
         out[row0:row1] = np.where(valid, block, np.nan)  # nodata stays out of the mask
-    g, cell_h, cell_w = source.geotransform, source.height / rows, source.width / cols
-    geotransform = (g[0], g[1] * cell_w, g[2] * cell_h, g[3], g[4] * cell_w, g[5] * cell_h)
     return out, geotransform
 
 

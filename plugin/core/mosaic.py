@@ -29,17 +29,10 @@ class Mosaic:
 
     def __init__(self, width, height, geotransform, max_side=2048, min_cell=1):
         self.width, self.height = int(width), int(height)
-        cell = max(int(min_cell), math.ceil(max(self.width, self.height) / max_side))
-        self.rows = math.ceil(self.height / cell)
-        self.cols = math.ceil(self.width / cell)
+        self.rows, self.cols, self.geotransform = coarse_grid(self.width, self.height,
+                                                              geotransform, max_side, min_cell)
         self.sums = np.zeros((self.rows, self.cols), np.float32)
         self.weights = np.zeros((self.rows, self.cols), np.float32)
-        # A cell is height / rows by width / cols raster pixels (at most `cell`), so the grid
-        # ends exactly on the raster's edges instead of overshooting them by a part of a cell.
-        cell_h, cell_w = self.height / self.rows, self.width / self.cols
-        g = geotransform
-        self.geotransform = (g[0], g[1] * cell_w, g[2] * cell_h,
-                             g[3], g[4] * cell_w, g[5] * cell_h)
 
     def add(self, window, values):
         """Paint a tile's map (any shape, resampled to the tile) over its window."""
@@ -81,6 +74,16 @@ class VectorMosaic(Mosaic):
         rows, cols, weight, _ = self._placement(window)
         self.sums[:, rows, cols] += np.asarray(values, np.float32)[:, None, None] * weight
         self.weights[rows, cols] += weight
+
+
+def coarse_grid(width, height, geotransform, max_side, min_cell=1):
+    """(rows, cols, geotransform) of a grid over a raster with at most `max_side` cells a side,
+    each at least `min_cell` pixels. A cell is height / rows by width / cols raster pixels, so
+    the grid ends exactly on the raster's edges instead of overshooting them by part of a cell."""
+    cell = max(int(min_cell), math.ceil(max(width, height) / max_side))
+    rows, cols = math.ceil(height / cell), math.ceil(width / cell)
+    g, cell_h, cell_w = geotransform, height / rows, width / cols
+    return rows, cols, (g[0], g[1] * cell_w, g[2] * cell_h, g[3], g[4] * cell_w, g[5] * cell_h)
 
 
 def _cell_span(start, length, cells, pixels):

@@ -2,7 +2,6 @@
 map (the same task flow as a text search)."""
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProject,
 )
@@ -10,6 +9,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QHBoxLayout, QMenu, QPushButton
 
 from .pick_tool import PickTileTool
+from .search_crs import picked_crs_wkt
 
 ROW_ROLE = Qt.ItemDataRole.UserRole
 
@@ -18,10 +18,6 @@ def footprint_centre(corners):
     """The centre of a tile's corner coordinates."""
     xs, ys = [x for x, _ in corners], [y for _, y in corners]
     return (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-
-
-def wkt_of(crs):
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else None
 
 
 class ExampleSearching:
@@ -46,6 +42,7 @@ class ExampleSearching:
         self.pick_button.setToolTip("Click a tile of a ticked raster to find tiles like it")
         self.pick_button.setCheckable(True)
         self.pick_button.toggled.connect(self.use_pick_tool)
+        self.visibilityChanged.connect(self.pick_tool_off_when_hidden)
         row.addWidget(self.pick_button)
         layout.addLayout(row)
         self.result_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -90,10 +87,22 @@ class ExampleSearching:
             canvas.setMapTool(self.pick_tool)
             self.report("Click a tile of a ticked raster to find tiles like it.")
         elif self.pick_tool is not None and canvas.mapTool() is self.pick_tool:
+            self._restore_previous_tool(canvas)
+
+    def _restore_previous_tool(self, canvas):
+        """Give the canvas the tool it had before the pick tool (none if that one is gone)."""
+        try:
             if self.previous_tool is not None:
                 canvas.setMapTool(self.previous_tool)
-            else:
-                canvas.unsetMapTool(self.pick_tool)
+                return
+        except RuntimeError:  # its C++ object was deleted (e.g. another plugin unloaded)
+            self.previous_tool = None
+        canvas.unsetMapTool(self.pick_tool)
+
+    def pick_tool_off_when_hidden(self, visible):
+        """A closed panel takes its pick tool with it: a click would start a hidden search."""
+        if not visible and self.pick_button.isChecked():
+            self.pick_button.setChecked(False)
 
     def search_like_point(self, point):
         """Search the ticked rasters for tiles like the one under `point` (canvas CRS)."""
@@ -105,15 +114,18 @@ class ExampleSearching:
         where = (f"{point.y():.5f}°, {point.x():.5f}°" if crs.isGeographic()
                  else f"{point.x():.0f}, {point.y():.0f}")
         return self.start_search(f"like the tile at {where}", rasters,
-                                 [f"POINT ({point.x()!r} {point.y()!r})"], wkt_of(crs))
+                                 [f"POINT ({point.x()!r} {point.y()!r})"],
+                                 picked_crs_wkt(crs, (path for _, path in rasters)))
 
     def point_on_rasters(self, point, crs):
         """Whether `point` (in `crs`) lies inside a ticked raster's extent."""
         project = QgsProject.instance()
         for layer_id in self.selected_layer_ids():
             layer = project.mapLayer(layer_id)
+            if layer is None:
+                continue
             transform = QgsCoordinateTransform(crs, layer.crs(), project)
-            if layer is not None and layer.extent().contains(transform.transform(point)):
+            if layer.extent().contains(transform.transform(point)):
                 return True
         return False
 
@@ -122,6 +134,7 @@ class ExampleSearching:
         if self.pick_tool is not None:
             canvas = self.iface.mapCanvas()
             if canvas.mapTool() is self.pick_tool:
-                canvas.unsetMapTool(self.pick_tool)
+                self._restore_previous_tool(canvas)
+            self.previous_tool = None
             self.pick_tool.deleteLater()  # now, not at interpreter exit after QGIS has gone
             self.pick_tool = None

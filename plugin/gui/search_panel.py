@@ -34,6 +34,7 @@ from .dependencies import DependencyOffer, missing_packages
 from .example_panel import ExampleSearching
 from .history import load_history, remember_query
 from .results import add_result_layer, footprint_rectangle, select_rank, zoom_to
+from .search_crs import any_georeferenced, results_crs_wkt, wkt_of
 from .search_job import SearchRequest, run_search
 from .settings import load_settings
 from .tasks import WorkTask, start
@@ -48,27 +49,22 @@ SCORE_HELP = ("score: how similar the tile is to the query (cosine similarity of
 
 
 def hit_text(hit, raster_name, crs):
-    """"3.  score 0.214 · scene · 77 m tile at 741 212, 3 740 118" for the result list."""
+    """"3.  score 0.214 · scene" over "77 m tile at 741212, 3740118": a result row on two
+    lines, so that it fits the panel at its usual width."""
     xs, ys = [x for x, _ in hit["footprint"]], [y for _, y in hit["footprint"]]
     centre_x, centre_y = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
     if crs.isGeographic():
         where = f"tile at {centre_y:.5f}°, {centre_x:.5f}°"
-    else:
-        unit = QgsUnitTypes.toAbbreviatedString(crs.mapUnits())
+    else:  # no CRS: the raster's own pixel coordinates
+        unit = QgsUnitTypes.toAbbreviatedString(crs.mapUnits()) if crs.isValid() else "px"
         where = f"{max(xs) - min(xs):.0f} {unit} tile at {centre_x:.0f}, {centre_y:.0f}"
-    return f"{hit['rank']}.  score {hit['score']:.3f}  ·  {raster_name}  ·  {where}"
+    return f"{hit['rank']}.  score {hit['score']:.3f}  ·  {raster_name}\n      {where}"
 
 
 def is_searchable(layer):
     """A GDAL raster that is not a TerraLens result (class raster, heat-map, probability)."""
     return (layer.type() == QgsMapLayerType.RasterLayer and layer.providerType() == "gdal"
             and "model_id" not in read_metadata(layer.source()))
-
-
-def project_crs_wkt():
-    """The project's CRS as WKT (results are written in it), or None when it has none."""
-    crs = QgsProject.instance().crs()
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else None
 
 
 class SearchPanel(ExampleSearching, QDockWidget):
@@ -98,6 +94,7 @@ class SearchPanel(ExampleSearching, QDockWidget):
         project.layersRemoved.connect(self.refresh_rasters)
         project.readProject.connect(self.load_project_history)
         project.cleared.connect(self.load_project_history)
+        project.cleared.connect(self.forget_results)
         self.refresh_rasters()
         self.load_project_history()
 
@@ -158,23 +155,24 @@ class SearchPanel(ExampleSearching, QDockWidget):
 
     # --- rasters and history --------------------------------------------------------------
     def refresh_rasters(self, *_changed):
-        """List the project's GDAL rasters (not TerraLens's own result rasters); keep choices,
-        preselect the active raster."""
-        checked = {item.data(LAYER_ROLE) for item in self._items() if item.checkState()}
+        """List the project's GDAL rasters (not TerraLens's own result rasters). Rasters already
+        listed keep the user's ticks; a newly listed one is ticked when it is the active layer
+        or the only raster."""
+        listed = {item.data(LAYER_ROLE): bool(item.checkState()) for item in self._items()}
         active = self.iface.activeLayer() if self.iface is not None else None
+        layers = [layer for layer in QgsProject.instance().mapLayers().values()
+                  if is_searchable(layer)]
         self.raster_list.clear()
-        for layer in QgsProject.instance().mapLayers().values():
-            if not is_searchable(layer):
-                continue
+        for layer in layers:
             item = QListWidgetItem(layer.name(), self.raster_list)
             item.setData(LAYER_ROLE, layer.id())
             item.setToolTip(layer.source())
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            chosen = layer.id() in checked or (active is not None and layer.id() == active.id())
+            if layer.id() in listed:
+                chosen = listed[layer.id()]
+            else:
+                chosen = len(layers) == 1 or (active is not None and layer.id() == active.id())
             item.setCheckState(Qt.CheckState.Checked if chosen else Qt.CheckState.Unchecked)
-        items = self._items()
-        if len(items) == 1:
-            items[0].setCheckState(Qt.CheckState.Checked)
 
     def _items(self):
         return [self.raster_list.item(row) for row in range(self.raster_list.count())]
@@ -192,6 +190,14 @@ class SearchPanel(ExampleSearching, QDockWidget):
 
     def load_project_history(self, *_args):
         self._show_history(load_history(QgsProject.instance()))
+
+    def forget_results(self):
+        """A new or another project: the listed results point at layers that are gone."""
+        self.result_list.clear()
+        self.result_layer_id = None
+        self.last_rasters, self.last_subject = [], ""
+        self.like_button.setEnabled(False)
+        self.report("Type a query and press Enter.")
 
     def _show_history(self, history, text=""):
         self.query_box.clear()
@@ -226,7 +232,8 @@ class SearchPanel(ExampleSearching, QDockWidget):
         out = Path(QgsProcessingUtils.tempFolder()) / f"search-{uuid.uuid4().hex[:8]}.gpkg"
         request = SearchRequest(rasters, query, self.k_box.value(), settings.bundle_dir,
                                 settings.providers, settings.batch_size, str(out),
-                                project_crs_wkt(), examples, examples_crs_wkt)
+                                results_crs_wkt(path for _, path in rasters), examples,
+                                examples_crs_wkt)
         memory = dict(self.memory)  # a snapshot: the worker reads, only the main thread writes
 
         def work(control):
@@ -267,7 +274,10 @@ class SearchPanel(ExampleSearching, QDockWidget):
                                  result_name("Search", query, outcome.raster_names), "search")
         self.result_layer_id = layer.id()
         self.last_rasters, self.last_subject = outcome.request.rasters, query
-        self._list_hits(outcome, layer.crs())
+        # rasters without a CRS give hits in their pixel coordinates (a GeoPackage then calls
+        # the layer's CRS "undefined geographic": they are not degrees)
+        georeferenced = any_georeferenced(path for _, path in outcome.request.rasters)
+        self._list_hits(outcome, layer.crs() if georeferenced else QgsCoordinateReferenceSystem())
         if not outcome.request.examples:  # "like result 3 of ..." is no query to offer again
             self._show_history(remember_query(QgsProject.instance(), query), query)
         best = f"; best score {outcome.hits[0]['score']:.3f}" if outcome.hits else ""
@@ -280,7 +290,7 @@ class SearchPanel(ExampleSearching, QDockWidget):
         for hit in outcome.hits:
             item = QListWidgetItem(hit_text(hit, outcome.raster_names[hit["index"]], crs))
             item.setToolTip(SCORE_HELP)
-            item.setData(LAYER_ROLE, (hit["rank"], hit["footprint"], crs.toWkt()))
+            item.setData(LAYER_ROLE, (hit["rank"], hit["footprint"], wkt_of(crs)))
             self.result_list.addItem(item)
 
     def show_warnings(self, warnings):
@@ -313,7 +323,8 @@ class SearchPanel(ExampleSearching, QDockWidget):
         """Zoom the map to a listed tile, select it in the result layer and flash it."""
         rank, corners, crs_wkt = item.data(LAYER_ROLE)
         layer = QgsProject.instance().mapLayer(self.result_layer_id or "")
-        crs = layer.crs() if layer is not None else QgsCoordinateReferenceSystem.fromWkt(crs_wkt)
+        crs = (layer.crs() if layer is not None
+               else QgsCoordinateReferenceSystem.fromWkt(crs_wkt or ""))
         rectangle = footprint_rectangle(corners)
         canvas = self.iface.mapCanvas()
         zoom_to(canvas, rectangle, crs)
@@ -327,7 +338,8 @@ class SearchPanel(ExampleSearching, QDockWidget):
         for signal, slot in ((project.layersAdded, self.refresh_rasters),
                              (project.layersRemoved, self.refresh_rasters),
                              (project.readProject, self.load_project_history),
-                             (project.cleared, self.load_project_history)):
+                             (project.cleared, self.load_project_history),
+                             (project.cleared, self.forget_results)):
             try:
                 signal.disconnect(slot)
             except (TypeError, RuntimeError):

@@ -47,3 +47,22 @@ def test_pick_tool_searches_for_tiles_like_the_clicked_one(panel, stub_iface, ra
     assert canvas.mapTool() is pan, "the previous map tool is back"
     canvas.unsetMapTool(pan)
     pan.deleteLater()
+
+
+def test_closing_the_panel_or_unloading_gives_the_map_its_tool_back(panel, stub_iface, raster,
+                                                                     use_tiny):
+    canvas = stub_iface.canvas
+    stub_iface.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
+    stub_iface.window.show()
+    pan = QgsMapToolPan(canvas)
+    canvas.setMapTool(pan)
+    panel.pick_button.setChecked(True)
+    assert isinstance(canvas.mapTool(), PickTileTool)
+    panel.close()  # a click on the map must not start a search nobody sees
+    assert not panel.pick_button.isChecked() and canvas.mapTool() is pan
+    panel.show()
+    panel.pick_button.setChecked(True)
+    panel.release_pick_tool()  # what unloading the plugin does
+    assert canvas.mapTool() is pan and panel.pick_tool is None
+    canvas.unsetMapTool(pan)
+    pan.deleteLater()

@@ -2,7 +2,7 @@
 
 
 from gui_steps import bar_texts, result_layers, search, wait_for
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
 import terralens
@@ -151,3 +151,59 @@ def test_result_rasters_are_not_offered_for_search(panel, raster, tmp_path):
     assert [name for name, _ in panel.selected_rasters()] == ["atlanta pan"]
     assert [panel.raster_list.item(i).text() for i in range(panel.raster_list.count())] == [
         "atlanta pan"]
+
+
+def test_a_raster_without_georeferencing_is_searched_in_its_pixel_coordinates(
+        stub_iface, spacenet, tmp_path, use_tiny):
+    """QGIS draws a raster without a CRS in pixel coordinates (x = column, y = -row); the panel
+    must not ask for it in the project's CRS, which it cannot be placed in."""
+    from osgeo import gdal
+
+    plain = tmp_path / "plain.tif"
+    source = gdal.Open(spacenet)
+    copy = gdal.GetDriverByName("GTiff").Create(str(plain), source.RasterXSize,
+                                                source.RasterYSize, 1, gdal.GDT_UInt16)
+    copy.GetRasterBand(1).WriteArray(source.ReadAsArray())
+    copy = source = None
+    layer = QgsRasterLayer(str(plain), "no crs")
+    assert layer.isValid() and not layer.crs().isValid()
+    QgsProject.instance().addMapLayer(layer)
+    QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
+    stub_iface.active_layer = layer
+    panel = SearchPanel(stub_iface, stub_iface.window)
+    try:
+        search(panel, "roads")
+        assert panel.status.text().startswith("20 tiles"), panel.status.text()
+        (result,) = result_layers()
+        inside = layer.extent().buffered(1.0)
+        assert all(inside.contains(f.geometry().boundingBox()) for f in result.getFeatures())
+        panel.result_list.setCurrentRow(0)
+        panel.more_like_this()
+        wait_for(lambda: panel.task is None)
+        assert panel.status.text().startswith("20 tiles"), panel.status.text()
+    finally:
+        panel.disconnect_project()
+
+
+def test_ticks_the_user_changed_stay_when_layers_come_and_go(panel, raster, stub_iface,
+                                                              spacenet, tmp_path, use_tiny):
+    other = QgsRasterLayer(spacenet, "second")
+    QgsProject.instance().addMapLayer(other)
+    items = {panel.raster_list.item(i).text(): panel.raster_list.item(i)
+             for i in range(panel.raster_list.count())}
+    assert [name for name, _ in panel.selected_rasters()] == ["atlanta pan"]
+    items["atlanta pan"].setCheckState(Qt.CheckState.Unchecked)  # active, yet unticked
+    items["second"].setCheckState(Qt.CheckState.Checked)
+    search(panel, "houses")  # adds its result layer to the project
+    assert [name for name, _ in panel.selected_rasters()] == ["second"]
+    assert panel.last_rasters == [("second", spacenet)]
+
+
+def test_a_new_project_forgets_the_listed_results(panel, use_tiny):
+    search(panel, "roads")
+    assert panel.result_list.count() == 20
+    QgsProject.instance().clear()
+    assert panel.result_list.count() == 0 and panel.last_rasters == []
+    assert not panel.like_button.isEnabled()
+    panel.more_like_this()
+    assert panel.task is None and "Select a result first" in panel.status.text()

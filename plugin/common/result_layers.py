@@ -27,8 +27,9 @@ def results_group(project=None):
     return (project or QgsProject.instance()).layerTreeRoot().findGroup(GROUP_NAME)
 
 
-def place_in_results_group(layer, project=None, replace_same_name=False):
-    """Put `layer` (already in `project`, or added here) first in the results group.
+def place_in_results_group(layer, project=None, replace_same_name=False, below=None):
+    """Put `layer` (already in `project`, or added here) first in the results group, or just
+    under the group's layer of id `below` when that one is first.
 
     With `replace_same_name`, older layers of the group with the same name are removed (a
     repeated search replaces its previous answer instead of stacking another one).
@@ -43,12 +44,15 @@ def place_in_results_group(layer, project=None, replace_same_name=False):
         project.removeMapLayers(stale)
     if project.mapLayer(layer.id()) is None:
         project.addMapLayer(layer, False)
+    children = group.children()
+    position = 1 if below and children and getattr(children[0], "layerId", lambda: None)() \
+        == below else 0
     node = root.findLayer(layer.id())
     if node is None:
-        node = group.insertLayer(0, layer)
+        node = group.insertLayer(position, layer)
     elif node.parent() is not group:
         moved = node.clone()
-        group.insertChildNode(0, moved)
+        group.insertChildNode(position, moved)
         node.parent().removeChildNode(node)
         node = moved
     # Show the legend (labels and their colours, rank groups) at once. The layers panel reads

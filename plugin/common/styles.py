@@ -7,6 +7,7 @@ from qgis.core import (
     QgsColorRampShader,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
+    QgsMapLayerType,
     QgsPalettedRasterRenderer,
     QgsPalLayerSettings,
     QgsProcessingLayerPostProcessorInterface,
@@ -20,6 +21,7 @@ from qgis.core import (
     QgsTextFormat,
     QgsVectorLayerSimpleLabeling,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
 
 from ..core.outputs import read_metadata
@@ -28,6 +30,7 @@ from .result_layers import place_in_results_group
 
 RANK_COLOURS = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf"]  # best to weakest
 _alive = []  # QGIS keeps only a pointer to post-processors: keep the Python objects alive
+_vector_of_run = {}  # address of a Processing context -> the vector result it placed
 
 
 def palette(count):
@@ -39,14 +42,16 @@ def palette(count):
     return colours
 
 
-def categorise_by_label(layer):
+def categorise_by_label(layer, labels=None):
     """One semi-transparent fill colour a label, the label's name written on its tiles.
 
-    Colours follow the order of the labels the user gave (recorded in the layer), as the class
-    raster's do, so a label has the same colour in both; `unknown` is grey.
+    Colours follow the order of the labels the user gave (`labels`, or as recorded in the layer;
+    Shapefile and GeoJSON keep no record), as the class raster's do, so a label has the same
+    colour in both; `unknown` is grey.
     """
     present = {v for v in layer.uniqueValues(layer.fields().indexOf("label")) if v is not None}
-    order = read_metadata(layer.source()).get("parameters", {}).get("labels") or sorted(present)
+    order = (labels or read_metadata(layer.source()).get("parameters", {}).get("labels")
+             or sorted(present))
     colours = dict(zip(order, palette(len(order))))
     categories = []
     for value in [label for label in order if label in present] + sorted(present - set(order)):
@@ -160,22 +165,23 @@ def pseudocolour(layer, low=None, high=None, ends=("weakest match", "strongest m
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
     """Applies a named style to a result layer once QGIS has loaded it."""
 
-    def __init__(self, style):
+    def __init__(self, style, labels=None):
         super().__init__()
-        self.style = style
+        self.style, self.labels = style, labels
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         self.apply(layer)
         if context is not None and context.project() is not None:
             node = context.project().layerTreeRoot().findLayer(layer.id())
             if node is not None and node.parent() is context.project().layerTreeRoot():
-                place_in_results_group(layer, context.project())  # unless Processing's own
-                # results group (a user setting) already holds it
+                # unless Processing's own results group (a user setting) already holds it
+                place_in_results_group(layer, context.project(), below=_vector_above(
+                    layer, sip.unwrapinstance(context)))
 
     def apply(self, layer):
         """Set the named style on `layer`."""
         if self.style == "labels":
-            categorise_by_label(layer)
+            categorise_by_label(layer, self.labels)
         elif self.style == "classes":
             palette_classes(layer)
         elif self.style == "heatmap":
@@ -196,9 +202,27 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-def style_on_load(style):
-    """A post-processor applying `style` (kept alive for as long as QGIS may call it)."""
-    processor = StyleOnLoad(style)
+def _vector_above(layer, run):
+    """The vector layer a raster result goes under: the one the same Processing run (`run`:
+    the address of its context) put into the results group. QGIS loads a run's outputs in the
+    order of their file names, so a class raster could otherwise hide its own labelled tiles."""
+    if layer.type() == QgsMapLayerType.VectorLayer:
+        _vector_of_run[run] = layer.id()
+        del_oldest(_vector_of_run, 32)
+        return None
+    return _vector_of_run.get(run)
+
+
+def del_oldest(mapping, keep):
+    """Drop the oldest entries of a dict until `keep` are left."""
+    for key in list(mapping)[:-keep]:
+        del mapping[key]
+
+
+def style_on_load(style, labels=None):
+    """A post-processor applying `style` (kept alive for as long as QGIS may call it); `labels`:
+    the user's label order, which the label colours follow."""
+    processor = StyleOnLoad(style, labels)
     _alive.append(processor)
     del _alive[:-32]
     return processor

@@ -98,7 +98,7 @@ class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
         results = self.styled_results(context, [
             (OUTPUT, out, "labels", result_name("Labels", subject, [layer.name()])),
             (self.CLASS_RASTER, class_raster, "classes",
-             result_name("Classes", subject, [layer.name()]))])
+             result_name("Classes", subject, [layer.name()]))], labels=labels)
         return {**results, self.REFINED_TILES: refined["changed_tiles"] if refined else 0}
 
 

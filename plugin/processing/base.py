@@ -197,20 +197,21 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
 
         return RunControl(progress, feedback.isCanceled, feedback.pushWarning)
 
-    def styled_results(self, context, outputs):
-        """Style every written (key, path, style, layer name) output; return {key: path}."""
+    def styled_results(self, context, outputs, labels=None):
+        """Style every written (key, path, style, layer name) output; return {key: path}.
+        `labels`: the user's label order, which label colours follow."""
         results = {}
         for key, path, style, name in outputs:
             if path:
-                self.style_output(context, path, style, name)
+                self.style_output(context, path, style, name, labels)
                 results[key] = path
         return results
 
-    def style_output(self, context, path, style, output_name):
+    def style_output(self, context, path, style, output_name, labels=None):
         """Style a result layer when QGIS loads it at the end of the run."""
         if context.willLoadLayerOnCompletion(path):
             details = context.layerToLoadOnCompletionDetails(path)
-            details.setPostProcessor(style_on_load(style))
+            details.setPostProcessor(style_on_load(style, labels))
             if output_name:
                 details.name = output_name
                 details.forceName = True  # else QGIS names a file output after the file

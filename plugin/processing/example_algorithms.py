@@ -88,7 +88,8 @@ class LabelFromExamples(LabelParameters, IndexingAlgorithm):
         subject = ", ".join(summary["classes"])
         results = self.styled_results(context, [
             (OUTPUT, out, "labels", result_name("Labels from examples", subject, names)),
-            (CLASS_RASTER, class_raster, "classes", result_name("Classes", subject, names[:1]))])
+            (CLASS_RASTER, class_raster, "classes", result_name("Classes", subject, names[:1]))],
+            labels=summary["classes"])
         accuracy = summary["validation"]["accuracy"]
         changed = sum(r["changed_tiles"] for r in summary["refinement"])
         return {**results, self.ACCURACY: -1.0 if accuracy is None else accuracy,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 from qgis.core import (
+    QgsMapLayerType,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsRasterLayer,
@@ -277,6 +278,28 @@ def test_loaded_results_are_named_by_what_they_hold_and_grouped(tmp_path, ortho,
     names = sorted(node.layer().name() for node in group.findLayers())
     assert names == ["Classes: trees, roofs, roads (ortho_drone_small)",
                      "Labels: trees, roofs, roads (ortho_drone_small)"]
+
+
+def test_labelled_tiles_lie_over_their_class_raster_in_its_colours(tmp_path, ortho, tiny,
+                                                                   clean_qgis_state):
+    """QGIS loads a run's outputs in the order of their file names: either order must end with
+    the tiles on top, and a Shapefile (which keeps no label order) in the raster's colours."""
+    import processing
+    from qgis.core import QgsProject
+
+    for vector_name, raster_name in (("a.shp", "b.tif"), ("d.shp", "c.tif")):
+        processing.runAndLoadResults("terralens:zeroshotlabel", {
+            "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
+            "OUTPUT": str(tmp_path / vector_name), "CLASS_RASTER": str(tmp_path / raster_name)})
+        group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+        top, below = (node.layer() for node in group.findLayers()[:2])
+        assert (top.type(), below.type()) == (QgsMapLayerType.VectorLayer,
+                                              QgsMapLayerType.RasterLayer), vector_name
+        raster_colours = {c.label: c.color.name() for c in below.renderer().classes()}
+        tile_colours = {c.value(): c.symbol().color().name()
+                        for c in top.renderer().categories()}
+        assert tile_colours and all(raster_colours[label] == colour
+                                    for label, colour in tile_colours.items()), tile_colours
 
 
 def test_refinement_is_on_by_default_and_can_be_turned_off(tmp_path, ortho, tiny):

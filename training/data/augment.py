@@ -73,6 +73,24 @@ def color_jitter(images, brightness, contrast):
     return images.clamp(0.0, 1.0)
 
 
+# Rec. 601 luma: how a single grey band compares with R, G and B (also what `pan` pairs use).
+LUMA = (0.299, 0.587, 0.114)
+
+
+def random_grayscale(images, probability):
+    """Replace a random share of the images by their luma repeated to three channels.
+
+    The plugin reads a one-band raster (panchromatic, old black-and-white photos) as that band
+    repeated to R, G and B; a model that never saw grey scenes loses much of its accuracy on them.
+    """
+    if not probability:
+        return images
+    weights = torch.tensor(LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    grey = (images * weights).sum(dim=1, keepdim=True).expand_as(images)
+    chosen = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < probability
+    return torch.where(chosen, grey, images)
+
+
 def augment(images_uint8, size, cfg):
     """Augment a (B, H, W, 3) uint8 batch into (B, 3, size, size) floats in [0, 1].
 
@@ -80,7 +98,8 @@ def augment(images_uint8, size, cfg):
         images_uint8: the batch, on the training device.
         size: output side in pixels.
         cfg: the recipe's `augment` section (`enabled`, `crop_scale`, `crop_ratio`, `hflip`,
-            `vflip`, `rot90`, `brightness`, `contrast`).
+            `vflip`, `rot90`, `brightness`, `contrast`, `grayscale`: the probability of
+            turning an image grey).
     """
     if not cfg.get("enabled", True):
         return to_unit_float(images_uint8, size)
@@ -92,4 +111,5 @@ def augment(images_uint8, size, cfg):
     grid = F.affine_grid(theta, (images.shape[0], 3, size, size), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection",
                            align_corners=False)
-    return color_jitter(images, cfg.get("brightness", 0.0), cfg.get("contrast", 0.0))
+    images = color_jitter(images, cfg.get("brightness", 0.0), cfg.get("contrast", 0.0))
+    return random_grayscale(images, cfg.get("grayscale", 0.0))

@@ -222,6 +222,20 @@ def test_augment_turns_are_exact_and_off_is_identity():
     assert cropped.shape == (2, 3, 24, 24) and 0 <= cropped.min() and cropped.max() <= 1
 
 
+def test_grayscale_turns_the_chosen_share_grey_by_luma():
+    torch.manual_seed(0)
+    picture = torch.randint(0, 256, (400, 8, 8, 3), dtype=torch.uint8)
+    plain = to_unit_float(picture, 8)
+    torch.testing.assert_close(augment(picture, 8, {"grayscale": 0.0}), plain)
+    out = augment(picture, 8, {"grayscale": 0.25})
+    grey = (out[:, 0] == out[:, 1]).all(dim=(1, 2)) & (out[:, 1] == out[:, 2]).all(dim=(1, 2))
+    assert 60 < int(grey.sum()) < 140  # about a quarter of 400
+    luma = 0.299 * plain[:, 0] + 0.587 * plain[:, 1] + 0.114 * plain[:, 2]
+    torch.testing.assert_close(out[grey][:, 0], luma[grey])
+    torch.testing.assert_close(out[~grey], plain[~grey])  # the others are left as they were
+    assert augment(picture, 8, {"grayscale": 1.0}).std(dim=1).max() < 1e-6
+
+
 def test_recipes_reject_typos_and_take_overrides():
     recipe = load_recipe("default", ["optim.epochs=5", "objectives.mim.weight=0.25"])
     assert recipe["optim"]["epochs"] == 5 and recipe["objectives"]["mim"]["weight"] == 0.25

@@ -27,9 +27,8 @@ def results_group(project=None):
     return (project or QgsProject.instance()).layerTreeRoot().findGroup(GROUP_NAME)
 
 
-def place_in_results_group(layer, project=None, replace_same_name=False, below=None):
-    """Put `layer` (already in `project`, or added here) first in the results group, or just
-    under the group's layer of id `below` when that one is first.
+def place_in_results_group(layer, project=None, replace_same_name=False):
+    """Put `layer` (already in `project`, or added here) first in the results group.
 
     With `replace_same_name`, older layers of the group with the same name are removed (a
     repeated search replaces its previous answer instead of stacking another one).
@@ -44,15 +43,12 @@ def place_in_results_group(layer, project=None, replace_same_name=False, below=N
         project.removeMapLayers(stale)
     if project.mapLayer(layer.id()) is None:
         project.addMapLayer(layer, False)
-    children = group.children()
-    position = 1 if below and children and getattr(children[0], "layerId", lambda: None)() \
-        == below else 0
     node = root.findLayer(layer.id())
     if node is None:
-        node = group.insertLayer(position, layer)
+        node = group.insertLayer(0, layer)
     elif node.parent() is not group:
         moved = node.clone()
-        group.insertChildNode(position, moved)
+        group.insertChildNode(0, moved)
         node.parent().removeChildNode(node)
         node = moved
     # Show the legend (labels and their colours, rank groups) at once. The layers panel reads
@@ -61,3 +57,20 @@ def place_in_results_group(layer, project=None, replace_same_name=False, below=N
         shown.setExpanded(False)
         shown.setExpanded(True)
     return group
+
+
+def put_under(project, layer_id, above_id):
+    """Move the layer `layer_id` directly under the layer `above_id` when both are in the same
+    group of the layer tree (else leave both where they are)."""
+    root = project.layerTreeRoot()
+    node, above = root.findLayer(layer_id), root.findLayer(above_id)
+    if node is None or above is None or node.parent() is not above.parent():
+        return
+    parent = node.parent()
+    ids = [getattr(child, "layerId", lambda: None)() for child in parent.children()]
+    target = ids.index(above_id) + 1
+    if ids.index(layer_id) == target:
+        return
+    moved = node.clone()
+    parent.insertChildNode(target, moved)
+    parent.removeChildNode(node)

@@ -5,6 +5,7 @@ import colorsys
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
+    QgsCoordinateReferenceSystem,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
     QgsMapLayerType,
@@ -26,11 +27,12 @@ from qgis.PyQt.QtGui import QColor
 
 from ..core.outputs import read_metadata
 from .resources import STYLE_DIR
-from .result_layers import place_in_results_group
+from .result_layers import place_in_results_group, put_under
 
 RANK_COLOURS = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf"]  # best to weakest
 _alive = []  # QGIS keeps only a pointer to post-processors: keep the Python objects alive
-_vector_of_run = {}  # address of a Processing context -> the vector result it placed
+_layers_of_run = {}  # address of a Processing context -> {"vector"/"raster": layer id}
+UNDEFINED_CRS_NAMES = ("Undefined geographic SRS", "Undefined Cartesian SRS")  # GeoPackage's
 
 
 def palette(count):
@@ -170,13 +172,17 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         self.style, self.labels = style, labels
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
+        forget_undefined_crs(layer)
         self.apply(layer)
-        if context is not None and context.project() is not None:
-            node = context.project().layerTreeRoot().findLayer(layer.id())
-            if node is not None and node.parent() is context.project().layerTreeRoot():
-                # unless Processing's own results group (a user setting) already holds it
-                place_in_results_group(layer, context.project(), below=_vector_above(
-                    layer, sip.unwrapinstance(context)))
+        project = context.project() if context is not None else None
+        if project is None:
+            return
+        node = project.layerTreeRoot().findLayer(layer.id())
+        if node is not None and node.parent() is project.layerTreeRoot():
+            # unless QGIS put it in a group (above the selected layer, or Processing's own
+            # results group, a user setting)
+            place_in_results_group(layer, project)
+        keep_tiles_over_classes(project, sip.unwrapinstance(context), layer)
 
     def apply(self, layer):
         """Set the named style on `layer`."""
@@ -202,21 +208,26 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-def _vector_above(layer, run):
-    """The vector layer a raster result goes under: the one the same Processing run (`run`:
-    the address of its context) put into the results group. QGIS loads a run's outputs in the
-    order of their file names, so a class raster could otherwise hide its own labelled tiles."""
-    if layer.type() == QgsMapLayerType.VectorLayer:
-        _vector_of_run[run] = layer.id()
-        del_oldest(_vector_of_run, 32)
-        return None
-    return _vector_of_run.get(run)
+def keep_tiles_over_classes(project, run, layer):
+    """Put the raster result of a Processing run (`run`: the address of its context) directly
+    under its vector result. QGIS loads a run's outputs in the order of their file names, above
+    whichever layer is selected, so a class raster could otherwise hide its own labelled tiles."""
+    kind = "vector" if layer.type() == QgsMapLayerType.VectorLayer else "raster"
+    outputs = _layers_of_run.setdefault(run, {})
+    outputs[kind] = layer.id()
+    for old in list(_layers_of_run)[:-32]:
+        del _layers_of_run[old]
+    if "vector" in outputs and "raster" in outputs:
+        put_under(project, outputs["raster"], outputs["vector"])
 
 
-def del_oldest(mapping, keep):
-    """Drop the oldest entries of a dict until `keep` are left."""
-    for key in list(mapping)[:-keep]:
-        del mapping[key]
+def forget_undefined_crs(layer):
+    """Give no CRS to a result GDAL wrote without one. A GeoPackage cannot hold "no CRS": GDAL
+    writes "Undefined geographic SRS", which QGIS would project as degrees, while the raster it
+    came from (without a CRS) is drawn as it is, in its pixel coordinates."""
+    if layer.type() == QgsMapLayerType.VectorLayer and layer.crs().isValid() \
+            and layer.crs().description() in UNDEFINED_CRS_NAMES:
+        layer.setCrs(QgsCoordinateReferenceSystem())
 
 
 def style_on_load(style, labels=None):

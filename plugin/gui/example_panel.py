@@ -111,11 +111,11 @@ class ExampleSearching:
         rasters = self.selected_rasters()
         if rasters and not self.point_on_rasters(point, crs):
             return self.report("That point is on none of the ticked rasters: click inside one.")
-        where = (f"{point.y():.5f}°, {point.x():.5f}°" if crs.isGeographic()
+        examples_crs_wkt = picked_crs_wkt(crs, (path for _, path in rasters))
+        where = (f"{point.y():.5f}°, {point.x():.5f}°" if examples_crs_wkt and crs.isGeographic()
                  else f"{point.x():.0f}, {point.y():.0f}")
         return self.start_search(f"like the tile at {where}", rasters,
-                                 [f"POINT ({point.x()!r} {point.y()!r})"],
-                                 picked_crs_wkt(crs, (path for _, path in rasters)))
+                                 [f"POINT ({point.x()!r} {point.y()!r})"], examples_crs_wkt)
 
     def point_on_rasters(self, point, crs):
         """Whether `point` (in `crs`) lies inside a ticked raster's extent."""

@@ -28,7 +28,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..common.result_layers import result_name
+from ..common.result_layers import result_name, short_text
 from ..core.outputs import read_metadata
 from .dependencies import DependencyOffer, missing_packages
 from .example_panel import ExampleSearching
@@ -40,6 +40,7 @@ from .settings import load_settings
 from .tasks import WorkTask, start
 
 MEMORY_LIMIT = 8  # loaded indexes kept per session (a large index is tens of MB)
+RASTER_NAME_CHARS = 16  # of a raster's name in a result row: the row fits the panel's width
 LAYER_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -58,7 +59,8 @@ def hit_text(hit, raster_name, crs):
     else:  # no CRS: the raster's own pixel coordinates
         unit = QgsUnitTypes.toAbbreviatedString(crs.mapUnits()) if crs.isValid() else "px"
         where = f"{max(xs) - min(xs):.0f} {unit} tile at {centre_x:.0f}, {centre_y:.0f}"
-    return f"{hit['rank']}.  score {hit['score']:.3f}  ·  {raster_name}\n      {where}"
+    name = short_text(raster_name, RASTER_NAME_CHARS)
+    return f"{hit['rank']}.  score {hit['score']:.3f}  ·  {name}\n      {where}"
 
 
 def is_searchable(layer):
@@ -289,7 +291,7 @@ class SearchPanel(ExampleSearching, QDockWidget):
         self.result_list.clear()
         for hit in outcome.hits:
             item = QListWidgetItem(hit_text(hit, outcome.raster_names[hit["index"]], crs))
-            item.setToolTip(SCORE_HELP)
+            item.setToolTip(f"{outcome.raster_names[hit['index']]}\n{SCORE_HELP}")
             item.setData(LAYER_ROLE, (hit["rank"], hit["footprint"], wkt_of(crs)))
             self.result_list.addItem(item)
 

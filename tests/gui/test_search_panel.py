@@ -168,15 +168,20 @@ def test_a_raster_without_georeferencing_is_searched_in_its_pixel_coordinates(
     layer = QgsRasterLayer(str(plain), "no crs")
     assert layer.isValid() and not layer.crs().isValid()
     QgsProject.instance().addMapLayer(layer)
-    QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
+    QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:32616"))
+    stub_iface.canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32616"))
     stub_iface.active_layer = layer
     panel = SearchPanel(stub_iface, stub_iface.window)
     try:
         search(panel, "roads")
         assert panel.status.text().startswith("20 tiles"), panel.status.text()
         (result,) = result_layers()
+        assert not result.crs().isValid(), "drawn as it is, like its raster: not as degrees"
         inside = layer.extent().buffered(1.0)
         assert all(inside.contains(f.geometry().boundingBox()) for f in result.getFeatures())
+        assert " px tile at " in panel.result_list.item(0).text()
+        panel.zoom_to_item(panel.result_list.item(0))  # raised QgsCsException before
+        assert inside.contains(stub_iface.canvas.extent().center())
         panel.result_list.setCurrentRow(0)
         panel.more_like_this()
         wait_for(lambda: panel.task is None)

@@ -285,9 +285,13 @@ def test_labelled_tiles_lie_over_their_class_raster_in_its_colours(tmp_path, ort
     """QGIS loads a run's outputs in the order of their file names: either order must end with
     the tiles on top, and a Shapefile (which keeps no label order) in the raster's colours."""
     import processing
-    from qgis.core import QgsProject
+    from qgis.core import QgsLayerTreeRegistryBridge, QgsProject
 
-    for vector_name, raster_name in (("a.shp", "b.tif"), ("d.shp", "c.tif")):
+    bridge = QgsProject.instance().layerTreeRegistryBridge()
+    for vector_name, raster_name in (("a.shp", "b.tif"), ("d.shp", "c.tif"), ("e.shp", "f.tif")):
+        group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+        if vector_name == "e.shp":  # QGIS adds layers above the selected one, here a result
+            bridge.setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(group, 0))
         processing.runAndLoadResults("terralens:zeroshotlabel", {
             "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
             "OUTPUT": str(tmp_path / vector_name), "CLASS_RASTER": str(tmp_path / raster_name)})

@@ -4,6 +4,7 @@ import shutil
 import tempfile
 import threading
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .bundle import BUNDLE_FILE, BundleError, load_bundle
@@ -73,7 +74,11 @@ def install_model_pack(pack_zip, models_dir):
                   or PurePosixPath(n).is_absolute()]
         if len(tops) != 1 or unsafe:
             raise BundleError(f"{pack_zip} is not a model pack: it must hold one bundle folder")
-        archive.extractall(tmp)
+        try:
+            archive.extractall(tmp)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise BundleError(f"{pack_zip} is damaged ({err}): download or copy it again; "
+                              "nothing was installed") from None
         staged = Path(tmp) / tops.pop()
         bundle = load_bundle(staged)
         target = models_dir / staged.name

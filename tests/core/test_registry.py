@@ -72,3 +72,20 @@ def test_bad_model_packs_are_refused_and_leave_nothing(tmp_path, repo_root):
             registry.install_model_pack(tmp_path / pack, models)
     assert list(models.iterdir()) == []
     assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_a_pack_with_a_damaged_file_is_refused_and_leaves_nothing(tmp_path, repo_root):
+    """A copy that went wrong keeps the zip readable, but a member fails its CRC check."""
+    import zipfile
+
+    pack = make_pack(tmp_path / "p.zip", repo_root / "tests/data/tiny-wordpiece")
+    with zipfile.ZipFile(pack) as archive:
+        member = archive.getinfo("tiny-wordpiece/image.onnx")
+    data = bytearray(pack.read_bytes())
+    middle = member.header_offset + 30 + len(member.filename) + member.compress_size // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    pack.write_bytes(bytes(data))
+    models = tmp_path / "models"
+    with pytest.raises(BundleError, match="is damaged .*nothing was installed"):
+        registry.install_model_pack(pack, models)
+    assert list(models.iterdir()) == []

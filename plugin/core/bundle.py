@@ -59,6 +59,10 @@ class ImageSpec:
     # RGB encoder's space, so another sensor costs kilobytes instead of a second encoder.
     adapter: str = ""
     adapter_output: str = "adapted_pixels"
+    # Optional .npy file, a (dim + 1, dim) matrix M: each view's unit embedding e becomes
+    # unit([e, 1] @ M), a linear correction fitted on training images (grey scenes towards their
+    # colour embeddings). Embeddings only: dense maps (prompt masks) stay as the encoder gives.
+    embedding_map: str = ""
     # Ground sample distance this encoder was trained at when it differs from the bundle's
     # (a Sentinel-2 encoder works on 10 m pixels); None: the bundle's `gsd_m`.
     gsd_m: float = None
@@ -264,7 +268,7 @@ def load_bundle(folder):
     paths = {bundle.text.file: bundle.path(bundle.text.file),
              bundle.text.vocab_file: bundle.vocab_path()}
     for spec in bundle.image_specs:
-        for name in filter(None, (spec.file, spec.adapter)):
+        for name in filter(None, (spec.file, spec.adapter, spec.embedding_map)):
             paths[name] = bundle.path(name)
     if bundle.location is not None:
         paths[bundle.location.file] = bundle.path(bundle.location.file)

@@ -40,6 +40,7 @@ class ImageEncoder:
         self.adapter_session = adapter_session
         self.max_batch = max(1, int(max_batch))
         spec = self.spec
+        self.embedding_map = load_embedding_map(bundle, spec)
         self._mean = np.asarray(spec.mean, np.float32).reshape(1, -1, 1, 1)
         self._std = np.asarray(spec.std, np.float32).reshape(1, -1, 1, 1)
         self.calls = 0
@@ -84,6 +85,8 @@ class ImageEncoder:
             pixels = np.concatenate([np.rot90(pixels, turns, axes=(2, 3))
                                      for turns in QUARTER_TURNS[:views]])
         unit = l2_normalise(self._run(pixels, [self.spec.embedding_output])[0], axis=1)
+        if self.embedding_map is not None:
+            unit = l2_normalise(unit @ self.embedding_map[:-1] + self.embedding_map[-1], axis=1)
         return l2_normalise(unit.reshape(views, -1, unit.shape[1]).mean(axis=0), axis=1)
 
     def _run(self, pixels, names):
@@ -127,6 +130,24 @@ class ImageEncoder:
                               f"{self.spec.name!r} is {grid}, "
                               f"but image.onnx returns a {dense.shape[2]}x{dense.shape[3]} "
                               "map: fix bundle.json or re-export the bundle")
+
+
+def load_embedding_map(bundle, spec):
+    """The encoder's embedding map (`ImageSpec.embedding_map`) as float32, or None."""
+    if not spec.embedding_map:
+        return None
+    path = bundle.path(spec.embedding_map)
+    try:
+        matrix = np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as err:
+        raise BundleError(f"model bundle {bundle.id!r}: {spec.embedding_map} of image encoder "
+                          f"{spec.name!r} cannot be read ({err}); re-export the bundle") from None
+    dim = bundle.embedding_dim
+    if matrix.shape != (dim + 1, dim) or not np.isfinite(matrix).all():
+        raise BundleError(f"model bundle {bundle.id!r}: {spec.embedding_map} of image encoder "
+                          f"{spec.name!r} must be a finite ({dim + 1}, {dim}) matrix, got "
+                          f"{matrix.shape}; re-export the bundle")
+    return matrix
 
 
 class TextEncoder:

@@ -222,3 +222,44 @@ def test_adapter_feeds_the_main_encoder(sensors):
                                 {main.spec.input_name: adapted.astype(np.float32)})[0]
     np.testing.assert_allclose(sensors.images["pan"].encode_embeddings(pixels),
                                l2_normalise(expected, axis=1), atol=1e-5)
+
+
+def add_embedding_map(folder, matrix, name="map.npy"):
+    """Give the bundle's RGB encoder an embedding map."""
+    np.save(folder / name, matrix)
+    edit_manifest(folder, lambda data: data["image"].update(embedding_map=name))
+
+
+def test_embedding_map_moves_each_view_then_averages(wordpiece_copy, repo_root):
+    plain = load_model(repo_root / "tests" / "data" / "tiny-wordpiece").image
+    dim = plain.bundle.embedding_dim
+    identity = np.vstack([np.eye(dim), np.zeros((1, dim))]).astype(np.float32)
+    add_embedding_map(wordpiece_copy, identity)
+    pixels = tiles(4)
+    np.testing.assert_allclose(load_model(wordpiece_copy).image.encode_embeddings(pixels, 3),
+                               plain.encode_embeddings(pixels, 3), atol=1e-6)
+    matrix = np.random.default_rng(1).normal(size=(dim + 1, dim)).astype(np.float32)
+    add_embedding_map(wordpiece_copy, matrix)
+    mapped = load_model(wordpiece_copy).image
+    views = [l2_normalise(plain.encode_embeddings(np.rot90(pixels, turns, axes=(2, 3)), 1)
+                          @ matrix[:-1] + matrix[-1], axis=1) for turns in (0, 2, 1)]
+    np.testing.assert_allclose(mapped.encode_embeddings(pixels, 3),
+                               l2_normalise(np.mean(views, axis=0), axis=1), atol=1e-5)
+    embeddings, dense = mapped.encode(pixels)  # dense maps are left as the encoder gives them
+    np.testing.assert_allclose(dense, plain.encode(pixels)[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("problem", ["shape", "nan", "garbage", "missing"])
+def test_a_bad_embedding_map_is_named(wordpiece_copy, problem):
+    dim = json.loads((wordpiece_copy / "bundle.json").read_text())["embedding_dim"]
+    matrix = np.zeros((dim + 1, dim), np.float32)
+    if problem == "nan":
+        matrix[0, 0] = np.nan
+    add_embedding_map(wordpiece_copy, matrix[:-1] if problem == "shape" else matrix)
+    if problem == "garbage":
+        (wordpiece_copy / "map.npy").write_bytes(b"not an array")
+    if problem == "missing":
+        (wordpiece_copy / "map.npy").unlink()
+    message = "lacks map.npy" if problem == "missing" else r"map\.npy of image encoder 'rgb'"
+    with pytest.raises(BundleError, match=message):
+        load_model(wordpiece_copy)

@@ -3,10 +3,11 @@
 
 def model_fingerprint(model, encoder=None):
     """What identifies a model's image embeddings: its id, the image encoder's name and the
-    size and time of its files (encoder network and band adapter)."""
+    size and time of its files (encoder network, band adapter and embedding map)."""
     spec = (encoder or model.image).spec
     record = {"id": model.bundle.id, "encoder": spec.name}
-    for key, name in (("image", spec.file), ("adapter", spec.adapter)):
+    for key, name in (("image", spec.file), ("adapter", spec.adapter),
+                      ("embedding_map", spec.embedding_map)):
         if name:
             stat = model.bundle.path(name).stat()
             record[f"{key}_size"], record[f"{key}_mtime"] = stat.st_size, stat.st_mtime

@@ -3,6 +3,8 @@ embedding map fitted so that grey scenes land where their colour versions do.
 
     .venv-train/bin/python tools/grey_sensor.py adapter models/terralens-effnet-minilm-v1  # onnx
     PYTHONPATH=$PWD/.pkg .venv/bin/python tools/grey_sensor.py fit models/terralens-effnet-minilm-v1
+    # once chosen: UC Merced and RSSCN7 turned grey, zero-shot, `rgb` against `pan`, BUNDLE as above
+    PYTHONPATH=$PWD/.pkg .venv/bin/python tools/grey_sensor.py measure BUNDLE
 
 A one-band raster was read as its band repeated to R, G and B; the default model (trained on
 colour only) then names far fewer AID validation scenes right (README, "Other sensors"). The
@@ -133,6 +135,35 @@ def validation_figures(bundle_dir, data_root):
     return figures
 
 
+def measure(bundle_dir, data_root, limit=None):
+    """Zero-shot top-1 (%) on UC Merced and RSSCN7 (the protocol's template, one view): in
+    colour, grey through `rgb` (the band repeated) and grey through `pan`."""
+    from terralens.plugin.core.encoders import load_model
+    from terralens.training.evaluate.data import (
+        class_phrase,
+        image_reader,
+        list_image_folder,
+        read_image,
+    )
+    from terralens.training.evaluate.evaluate import TEMPLATE
+
+    model, root, figures = load_model(bundle_dir), Path(data_root), {}
+    for name, folder in (("ucm", root / "ucm" / "images"), ("rsscn7", root / "rsscn7")):
+        data = list_image_folder(folder, limit)
+        text = model.text.encode([TEMPLATE.format(class_phrase(c)) for c in data.class_names])
+        runs = {"colour": [], "grey, rgb": [], "grey, pan": []}
+        for start in range(0, len(data.paths), BATCH):
+            pixels = np.stack([read_image(p, model.bundle.image.size, image_reader())
+                               for p in data.paths[start:start + BATCH]])
+            runs["colour"].append(model.image.encode_embeddings(pixels, 1))
+            runs["grey, rgb"].append(model.image.encode_embeddings(np.repeat(grey(pixels), 3, 1)))
+            runs["grey, pan"].append(model.image_for("pan").encode_embeddings(grey(pixels)))
+        figures[name] = {run: round(float(np.mean(
+            (np.concatenate(parts) @ text.T).argmax(1) == data.labels) * 100), 2)
+            for run, parts in runs.items()}
+    return figures
+
+
 def add_pan_sensor(bundle_dir, data_root):
     """Fit the map, write it, add the `pan` encoder and its provenance to the bundle (the
     adapter must be there: the `adapter` verb, in the training venv, writes it)."""
@@ -174,15 +205,19 @@ def add_pan_sensor(bundle_dir, data_root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("verb", choices=("adapter", "fit"))
+    parser.add_argument("verb", choices=("adapter", "fit", "measure"))
     parser.add_argument("bundle", help="bundle folder (its RGB encoder is the one mapped)")
     parser.add_argument("--data", help="shared data folder (default: the evaluator's)")
+    parser.add_argument("--limit", type=int, help="measure: at most this many images a class")
     args = parser.parse_args()
     if args.verb == "adapter":
         write_repeat_adapter(Path(args.bundle) / ADAPTER)
         return
     from terralens.training.evaluate.data import DEFAULT_DATA_ROOT
-    print(json.dumps(add_pan_sensor(args.bundle, args.data or DEFAULT_DATA_ROOT), indent=2))
+    data = args.data or DEFAULT_DATA_ROOT
+    result = (measure(args.bundle, data, args.limit) if args.verb == "measure"
+              else add_pan_sensor(args.bundle, data))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -284,26 +284,38 @@ def test_labelled_tiles_lie_over_their_class_raster_in_its_colours(tmp_path, ort
                                                                    clean_qgis_state):
     """QGIS loads a run's outputs in the order of their file names: either order must end with
     the tiles on top, and a Shapefile (which keeps no label order) in the raster's colours."""
-    import processing
     from qgis.core import QgsLayerTreeRegistryBridge, QgsProject
 
     bridge = QgsProject.instance().layerTreeRegistryBridge()
-    for vector_name, raster_name in (("a.shp", "b.tif"), ("d.shp", "c.tif"), ("e.shp", "f.tif")):
-        group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
-        if vector_name == "e.shp":  # QGIS adds layers above the selected one, here a result
-            bridge.setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(group, 0))
-        processing.runAndLoadResults("terralens:zeroshotlabel", {
-            "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
-            "OUTPUT": str(tmp_path / vector_name), "CLASS_RASTER": str(tmp_path / raster_name)})
-        group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
-        top, below = (node.layer() for node in group.findLayers()[:2])
-        assert (top.type(), below.type()) == (QgsMapLayerType.VectorLayer,
-                                              QgsMapLayerType.RasterLayer), vector_name
-        raster_colours = {c.label: c.color.name() for c in below.renderer().classes()}
-        tile_colours = {c.value(): c.symbol().color().name()
-                        for c in top.renderer().categories()}
-        assert tile_colours and all(raster_colours[label] == colour
-                                    for label, colour in tile_colours.items()), tile_colours
+    try:
+        for vector_name, raster_name in (("a.shp", "b.tif"), ("d.shp", "c.tif"),
+                                         ("e.shp", "f.tif")):
+            group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+            if vector_name == "e.shp":  # QGIS adds layers above the selected one, here a result
+                bridge.setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(group, 0))
+            load_labels(tmp_path / vector_name, tmp_path / raster_name, ortho, tiny)
+    finally:  # the group goes with the project: a later test must not add layers into it
+        bridge.setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(
+            QgsProject.instance().layerTreeRoot(), 0))
+
+
+def load_labels(vector_path, raster_path, ortho, tiny):
+    """Label tiles run and loaded as from the toolbox; the new tiles must lie over their class
+    raster, in its colours."""
+    import processing
+    from qgis.core import QgsProject
+
+    processing.runAndLoadResults("terralens:zeroshotlabel", {
+        "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
+        "OUTPUT": str(vector_path), "CLASS_RASTER": str(raster_path)})
+    group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+    top, below = (node.layer() for node in group.findLayers()[:2])
+    assert (top.type(), below.type()) == (QgsMapLayerType.VectorLayer,
+                                          QgsMapLayerType.RasterLayer), vector_path.name
+    raster_colours = {c.label: c.color.name() for c in below.renderer().classes()}
+    tile_colours = {c.value(): c.symbol().color().name() for c in top.renderer().categories()}
+    assert tile_colours and all(raster_colours[label] == colour
+                                for label, colour in tile_colours.items()), tile_colours
 
 
 def test_refinement_is_on_by_default_and_can_be_turned_off(tmp_path, ortho, tiny):

@@ -24,9 +24,11 @@ def test_help_names_the_default_model_s_encoders_only(provider, repo_root):
     default = load_bundle(repo_root / "models" / "terralens-effnet-minilm-v1")
     names = [spec.name for spec in default.image_specs]
     text = provider.algorithm("zeroshotlabel").shortHelpString()
-    assert f"The default model has two: <code>{names[0]}</code> and <code>{names[1]}</code>" \
-        in text and len(names) == 2
-    assert "single-band raster gets <code>pan</code>" not in text
+    words = " ".join(text.split())
+    assert names == ["rgb", "s2", "pan"]
+    assert "The default model has three: <code>rgb</code>, <code>s2</code>" in words
+    assert "<code>pan</code> (one band" in words
+    assert "a single-band raster gets <code>pan</code> when the model has one" in words
 
 
 @pytest.mark.parametrize("labels, labels_file, accepted", [

@@ -178,6 +178,9 @@ class Bundle:
         data.pop("folder")
         if not self.sensors:
             data.pop("sensors")
+        for spec in [data["image"]] + data.get("sensors", []):
+            if not spec["embedding_map"]:
+                spec.pop("embedding_map")  # optional: bundles without one read as before
         for key in ("location", "scale"):
             if getattr(self, key) is None:
                 data.pop(key)

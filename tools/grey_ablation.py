@@ -34,6 +34,23 @@ def aid_validation():
     return read_scene_classes(root / "captions_rsicd_aid.tsv", root, "test")
 
 
+def luma(pixels):
+    """(B, 1, H, W) grey of (B, 3, H, W) colour pixels."""
+    return np.tensordot(np.float32(LUMA), pixels, axes=([0], [1]))[:, None]
+
+
+def accuracies(images, text, labels):
+    """Top-1 (%) of unit image embeddings: zero-shot against the class texts, and with 5
+    examples a class without text (the fewshot-select seeds, the plugin's classifier)."""
+    from terralens.training.evaluate.fewshot import kshot_accuracy
+    from terralens.training.evaluate.fewshot_select import SEEDS
+
+    names = [str(n) for n in range(len(text))]
+    zero_shot = np.mean((images @ text.T).argmax(1) == labels) * 100
+    five = kshot_accuracy(images, labels, names, 5, SEEDS, None, refine=False)["top1"]
+    return {"zero_shot": round(float(zero_shot), 2), "5_shot": round(five, 2)}
+
+
 def embed(checkpoint, out):
     """Unit image embeddings (colour and grey), class text embeddings and labels into `out`."""
     import torch
@@ -49,7 +66,7 @@ def embed(checkpoint, out):
     model.eval()
     colour = np.stack([np.asarray(Image.open(p).convert("RGB").resize((128, 128), Image.BOX))
                        .transpose(2, 0, 1) / np.float32(255) for p in folder.paths])
-    grey = np.repeat(np.tensordot(np.float32(LUMA), colour, axes=([0], [1]))[:, None], 3, 1)
+    grey = np.repeat(luma(colour), 3, 1)
     mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
     unit = torch.nn.functional.normalize
@@ -76,7 +93,7 @@ def embed_bundle(bundle, out):
     model = load_model(bundle)
     size = model.bundle.image.size
     colour = np.stack([read_image(p, size, image_reader()) for p in folder.paths])
-    grey = np.repeat(np.tensordot(np.float32(LUMA), colour, axes=([0], [1]))[:, None], 3, 1)
+    grey = np.repeat(luma(colour), 3, 1)
     arrays = {"text": model.text.encode([TEMPLATE.format(class_phrase(c))
                                          for c in folder.class_names])}
     for name, pixels in (("colour", colour), ("grey", grey)):
@@ -87,19 +104,12 @@ def embed_bundle(bundle, out):
 
 def score(path):
     """Zero-shot and 5-shot accuracy (percent) on colour and grey, and the held-out recall."""
-    from terralens.training.evaluate.fewshot import kshot_accuracy
-    from terralens.training.evaluate.fewshot_select import SEEDS
-
     data = np.load(path)
-    names = [str(n) for n in range(len(data["text"]))]
     recall = float(data["heldout_recall"])
     row = {"run": str(path), "heldout_recall": None if np.isnan(recall) else round(recall, 2)}
     for kind in ("colour", "grey"):
-        images = data[kind]
-        row[f"{kind}_zero_shot"] = round(float(np.mean(
-            (images @ data["text"].T).argmax(1) == data["labels"]) * 100), 2)
-        row[f"{kind}_5shot"] = round(kshot_accuracy(images, data["labels"], names, 5, SEEDS,
-                                                    None, refine=False)["top1"], 2)
+        figures = accuracies(data[kind], data["text"], data["labels"])
+        row[f"{kind}_zero_shot"], row[f"{kind}_5shot"] = figures["zero_shot"], figures["5_shot"]
     return row
 
 

@@ -20,25 +20,25 @@ venv) and `embedding_map_pan.npy` (`fit`, float16) into the bundle.
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-LUMA = np.float32([0.299, 0.587, 0.114])  # Rec. 601, as training.data.augment.LUMA
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.grey_ablation import BATCH, accuracies  # noqa: E402
+from tools.grey_ablation import luma as grey  # noqa: E402
+
 PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)
 FOLDS = 5
-BATCH = 128
 ADAPTER, MAP = "adapter_pan.onnx", "embedding_map_pan.npy"
 
 
 def unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def grey(pixels):
-    """(B, 1, H, W) luma of (B, 3, H, W) colour pixels."""
-    return np.tensordot(LUMA, pixels, axes=([0], [1]))[:, None]
 
 
 def train_embeddings(model, data_root):
@@ -112,8 +112,6 @@ def validation_figures(bundle_dir, data_root):
         read_scene_classes,
     )
     from terralens.training.evaluate.evaluate import TEMPLATE
-    from terralens.training.evaluate.fewshot import kshot_accuracy
-    from terralens.training.evaluate.fewshot_select import SEEDS
 
     model = load_model(bundle_dir)
     root = Path(data_root)
@@ -128,10 +126,7 @@ def validation_figures(bundle_dir, data_root):
     for name, (encoder, batch) in inputs.items():
         embeddings = np.concatenate([encoder.encode_embeddings(batch[i:i + BATCH], 1)
                                      for i in range(0, len(batch), BATCH)])
-        zero_shot = np.mean((embeddings @ text.T).argmax(1) == folder.labels) * 100
-        five = kshot_accuracy(embeddings, folder.labels, folder.class_names, 5, SEEDS, None,
-                              refine=False)["top1"]
-        figures[name] = {"zero_shot": round(float(zero_shot), 2), "5_shot": round(five, 2)}
+        figures[name] = accuracies(embeddings, text, folder.labels)
     return figures
 
 

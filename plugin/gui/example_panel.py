@@ -9,7 +9,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QHBoxLayout, QMenu, QPushButton
 
 from .pick_tool import PickTileTool
-from .search_crs import picked_crs_wkt
+from .search_crs import crs_wkt_for
 
 ROW_ROLE = Qt.ItemDataRole.UserRole
 
@@ -111,7 +111,7 @@ class ExampleSearching:
         rasters = self.selected_rasters()
         if rasters and not self.point_on_rasters(point, crs):
             return self.report("That point is on none of the ticked rasters: click inside one.")
-        examples_crs_wkt = picked_crs_wkt(crs, (path for _, path in rasters))
+        examples_crs_wkt = crs_wkt_for(crs, (path for _, path in rasters))
         where = (f"{point.y():.5f}°, {point.x():.5f}°" if examples_crs_wkt and crs.isGeographic()
                  else f"{point.x():.0f}, {point.y():.0f}")
         return self.start_search(f"like the tile at {where}", rasters,

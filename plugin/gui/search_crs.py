@@ -1,4 +1,4 @@
-"""The CRS a search writes its results in, and the CRS of the places a user points at."""
+"""The CRS a search's results are written in, and that of a place a user points at."""
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsMapLayerType, QgsProject
 
@@ -17,14 +17,8 @@ def any_georeferenced(sources):
     return not layers or any(layer.crs().isValid() for layer in layers)
 
 
-def results_crs_wkt(sources):
-    """The CRS to write a search's results in: the project's, so that they lie on the map; none
-    when no searched raster has a CRS (QGIS draws such a raster in its own pixel coordinates,
-    x = column and y = -row, and the results are written in those)."""
-    return wkt_of(QgsProject.instance().crs()) if any_georeferenced(sources) else None
-
-
-def picked_crs_wkt(canvas_crs, sources):
-    """The CRS of a point picked on the map: the canvas's; none when no raster searched has a
-    CRS (the canvas then shows them in their pixel coordinates, whatever its own CRS)."""
-    return wkt_of(canvas_crs) if any_georeferenced(sources) else None
+def crs_wkt_for(crs, sources):
+    """`crs` (the project's for results, the canvas's for a picked point) as WKT; none when no
+    searched raster has a CRS: QGIS draws such a raster in its own pixel coordinates (x =
+    column, y = -row) whatever the project's CRS, and results and picks are in those."""
+    return wkt_of(crs) if any_georeferenced(sources) else None

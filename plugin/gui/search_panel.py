@@ -34,7 +34,7 @@ from .dependencies import DependencyOffer, missing_packages
 from .example_panel import ExampleSearching
 from .history import load_history, remember_query
 from .results import add_result_layer, footprint_rectangle, select_rank, zoom_to
-from .search_crs import any_georeferenced, results_crs_wkt, wkt_of
+from .search_crs import crs_wkt_for, wkt_of
 from .search_job import SearchRequest, run_search
 from .settings import load_settings
 from .tasks import WorkTask, start
@@ -234,8 +234,9 @@ class SearchPanel(ExampleSearching, QDockWidget):
         out = Path(QgsProcessingUtils.tempFolder()) / f"search-{uuid.uuid4().hex[:8]}.gpkg"
         request = SearchRequest(rasters, query, self.k_box.value(), settings.bundle_dir,
                                 settings.providers, settings.batch_size, str(out),
-                                results_crs_wkt(path for _, path in rasters), examples,
-                                examples_crs_wkt)
+                                crs_wkt_for(QgsProject.instance().crs(),
+                                            (path for _, path in rasters)),
+                                examples, examples_crs_wkt)
         memory = dict(self.memory)  # a snapshot: the worker reads, only the main thread writes
 
         def work(control):
@@ -276,10 +277,7 @@ class SearchPanel(ExampleSearching, QDockWidget):
                                  result_name("Search", query, outcome.raster_names), "search")
         self.result_layer_id = layer.id()
         self.last_rasters, self.last_subject = outcome.request.rasters, query
-        # rasters without a CRS give hits in their pixel coordinates (a GeoPackage then calls
-        # the layer's CRS "undefined geographic": they are not degrees)
-        georeferenced = any_georeferenced(path for _, path in outcome.request.rasters)
-        self._list_hits(outcome, layer.crs() if georeferenced else QgsCoordinateReferenceSystem())
+        self._list_hits(outcome, layer.crs())  # none for rasters without one (pixel units)
         if not outcome.request.examples:  # "like result 3 of ..." is no query to offer again
             self._show_history(remember_query(QgsProject.instance(), query), query)
         best = f"; best score {outcome.hits[0]['score']:.3f}" if outcome.hits else ""

@@ -4,6 +4,7 @@ import colorsys
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsCoordinateReferenceSystem,
     QgsFillSymbol,
@@ -158,6 +159,12 @@ def pseudocolour(layer, low=None, high=None, ends=("weakest match", "strongest m
     ramp = QgsColorRampShader(low, high)
     ramp.setColorRampType(QgsColorRampShader.Interpolated)
     ramp.setColorRampItemList(items)
+    # QGIS draws an interpolated ramp's legend as one gradient with its own end labels (the
+    # items' labels are not shown), so the words go there too.
+    legend = QgsColorRampLegendNodeSettings()
+    legend.setMinimumLabel(labels[0])
+    legend.setMaximumLabel(labels[-1])
+    ramp.setLegendSettings(legend)
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(ramp)
     layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))

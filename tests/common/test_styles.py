@@ -3,11 +3,15 @@
 import numpy as np
 from gdal_files import make_tif
 from osgeo import gdal
-from qgis.core import QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsLayerTreeLayer, QgsRasterLayer, QgsVectorLayer
 
 from terralens.plugin.common.styles import palette, style_on_load
 from terralens.plugin.core import pipeline
 from terralens.plugin.core.outputs import write_geotiff
+
+
+def legend_nodes(layer):
+    return layer.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(layer))
 
 
 def test_palette_gives_distinct_colours():
@@ -47,6 +51,9 @@ def test_rasters_get_pseudocolour_and_classes_a_palette(qgis_app, tmp_path):
     assert layer.renderer().type() == "singlebandpseudocolor"
     ramp = layer.renderer().shader().rasterShaderFunction().colorRampItemList()
     assert ramp[0].label == "weakest match (0.00)" and ramp[-1].label == "strongest match (1.00)"
+    gradient = legend_nodes(layer)[-1].settings()  # what the Layers panel draws
+    assert (gradient.minimumLabel(), gradient.maximumLabel()) == (
+        "weakest match (0.00)", "strongest match (1.00)")
     classes = tmp_path / "classes.tif"
     write_geotiff(classes, np.array([[1, 2], [2, 0]], np.uint8), (0, 1, 0, 2, 0, -1), "",
                   nodata=0, metadata={"classes": {"1": "forest", "2": "water"}})

@@ -132,6 +132,21 @@ def mark_changes(layer):
         layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
 
 
+def graduate_by_data(layer):
+    """Re-break a graduated style (the mask's `mean_score`) at this layer's own values.
+
+    The renderer is replaced, not changed in place: only a new renderer tells the Layers panel
+    to redraw the legend, which otherwise kept the style file's classes (0.5 - 1) now and then.
+    """
+    renderer = layer.renderer().clone()
+    renderer.updateClasses(layer, len(renderer.ranges()) or 5)
+    name = renderer.classAttribute().replace("_", " ")  # mean_score: "mean score 0.20 – 0.28"
+    for number, band in enumerate(renderer.ranges()):
+        renderer.updateRangeLabel(
+            number, f"{name} {band.lowerValue():.2f} – {band.upperValue():.2f}")
+    layer.setRenderer(renderer)
+
+
 def _split(values, parts):
     size, extra = divmod(len(values), max(1, parts))
     chunks, start = [], 0
@@ -209,9 +224,8 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
             pseudocolour(layer, ends=("unchanged", "most changed"))
         else:
             layer.loadNamedStyle(str(STYLE_DIR / f"{self.style}.qml"))
-            renderer = layer.renderer()
-            if isinstance(renderer, QgsGraduatedSymbolRenderer):
-                renderer.updateClasses(layer, len(renderer.ranges()) or 5)  # breaks of this data
+            if isinstance(layer.renderer(), QgsGraduatedSymbolRenderer):
+                graduate_by_data(layer)
         layer.triggerRepaint()
 
 

@@ -3,7 +3,14 @@
 import numpy as np
 from gdal_files import make_tif
 from osgeo import gdal
-from qgis.core import QgsLayerTreeLayer, QgsRasterLayer, QgsVectorLayer
+from qgis.core import (
+    QgsLayerTreeLayer,
+    QgsLayerTreeModel,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import Qt
 
 from terralens.plugin.common.styles import palette, style_on_load
 from terralens.plugin.core import pipeline
@@ -61,3 +68,20 @@ def test_rasters_get_pseudocolour_and_classes_a_palette(qgis_app, tmp_path):
     style_on_load("classes").postProcessLayer(layer, None, None)
     assert layer.renderer().type() == "paletted"
     assert [c.label for c in layer.renderer().classes()] == ["forest", "water"]
+
+
+def test_mask_legend_shows_the_classes_of_its_own_scores(qgis_app, tmp_path, spacenet,
+                                                         wordpiece_model):
+    out = tmp_path / "mask.gpkg"
+    pipeline.prompt_mask(spacenet, wordpiece_model, "building", out, threshold=0.2)
+    layer = QgsVectorLayer(str(out), "mask", "ogr")
+    project = QgsProject()
+    project.addMapLayer(layer)
+    model = QgsLayerTreeModel(project.layerTreeRoot())  # the Layers panel's legend
+    node = project.layerTreeRoot().findLayer(layer.id())
+    before = [n.data(Qt.DisplayRole) for n in model.layerLegendNodes(node)]
+    style_on_load("mask").postProcessLayer(layer, None, None)
+    ranges = layer.renderer().ranges()
+    assert ranges[0].lowerValue() >= 0.2 - 1e-9 and ranges[0].label().startswith("mean score ")
+    shown = [n.data(Qt.DisplayRole) for n in model.layerLegendNodes(node)]
+    assert shown == [r.label() for r in ranges] and shown != before

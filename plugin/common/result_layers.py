@@ -59,6 +59,34 @@ def place_in_results_group(layer, project=None, replace_same_name=False):
     return group
 
 
+def move_out_of_results_group(layers, project=None):
+    """Move layers that QGIS has just added inside the results group to just above the group;
+    returns the moved layers.
+
+    QGIS adds a layer above the selected one, and after a run the selected layer is a result,
+    so the next layer the user opened (or another algorithm's output) landed among the results.
+    TerraLens's own outputs are put back in the group by their post-processor right after.
+    """
+    project = project or QgsProject.instance()
+    root, group = project.layerTreeRoot(), results_group(project)
+    moved = []
+    for layer in layers if group is not None else ():
+        node = root.findLayer(layer.id())
+        if node is None or not _inside(node, group):
+            continue
+        root.insertChildNode(root.children().index(group), node.clone())
+        node.parent().removeChildNode(node)
+        moved.append(layer)
+    return moved
+
+
+def _inside(node, group):
+    parent = node.parent()
+    while parent is not None and parent is not group:
+        parent = parent.parent()
+    return parent is group
+
+
 def put_under(project, layer_id, above_id):
     """Move the layer `layer_id` directly under the layer `above_id` when both are in the same
     group of the layer tree (else leave both where they are)."""

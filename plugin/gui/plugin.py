@@ -1,11 +1,12 @@
 """The plugin object QGIS creates: registers the Processing provider, adds toolbar and menu."""
 
-from qgis.core import QgsApplication, QgsMapLayerType
+from qgis.core import QgsApplication, QgsMapLayerType, QgsProject
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
 
 from ..common.resources import PROVIDER_ID, RESOURCES_DIR
+from ..common.result_layers import move_out_of_results_group
 from ..processing.provider import TerraLensProvider
 
 MENU_NAME = "&TerraLens"
@@ -37,10 +38,11 @@ def about_text():
     engine_text = (f"onnxruntime {engine.version}" if engine.ok
                    else f"onnxruntime not usable: {engine.detail}")
     return (f"TerraLens {plugin_version()}\n\n"
-            "Asks rasters questions in words: label tiles, search rasters with free text "
-            "(Search panel) and segment by prompt. Its algorithms are also in the Processing "
-            "toolbox under 'TerraLens' and run headless with qgis_process; models and settings "
-            "are in Raster > TerraLens.\n\n"
+            "Asks rasters questions in words: label tiles with your words or from a few "
+            "examples, search rasters with free text or by example (Search panel), segment by "
+            "prompt and find what changed between two dates. Its algorithms are also in the "
+            "Processing toolbox under 'TerraLens' and run headless with qgis_process; models "
+            "and settings are in Raster > TerraLens.\n\n"
             f"Engine: {engine_text} (packages folder: {packages_dir()}).")
 
 
@@ -76,6 +78,8 @@ class TerraLensPlugin:
         self.panel_action.setCheckable(True)
         self._add_action("Models and settings…", "models.png", self.show_models, toolbar=False)
         self._add_action("About TerraLens", "icon.png", self.show_about, toolbar=False)
+        QgsProject.instance().layerTreeRegistryBridge().addedLayersToLayerTree.connect(
+            self.keep_results_group_for_results)
         from .dependencies import DependencyOffer
 
         self.offer = DependencyOffer(self.iface)
@@ -114,6 +118,14 @@ class TerraLensPlugin:
         self.dialogs.append(dialog)
         dialog.show()
         return dialog
+
+    def keep_results_group_for_results(self, layers):
+        """Layers the user adds go above the "TerraLens results" group, not into it (QGIS adds
+        above the selected layer, which after a run is a result); the moved one is selected."""
+        moved = move_out_of_results_group(layers)
+        view = getattr(self.iface, "layerTreeView", lambda: None)()
+        if moved and view is not None:
+            view.setCurrentLayer(moved[-1])
 
     def _forget(self, dialog):
         if dialog in self.dialogs:
@@ -155,6 +167,9 @@ class TerraLensPlugin:
             self.panel = None
         for dialog in list(self.dialogs):
             dialog.close()
+        if self.toolbar is not None:  # initGui ran
+            QgsProject.instance().layerTreeRegistryBridge().addedLayersToLayerTree.disconnect(
+                self.keep_results_group_for_results)
         for action in self.actions:
             if self.iface is not None:
                 self.iface.removePluginRasterMenu(MENU_NAME, action)

@@ -96,3 +96,32 @@ def test_about_names_the_version_and_the_engine(repo_root):
     text = about_text()
     assert text.startswith(f"TerraLens {version}\n") and "onnxruntime 1." in text
     assert "terralens-packages" in text
+
+
+def test_layers_added_after_a_run_go_above_the_results_group(plugin, tmp_path, ortho, tiny):
+    """After a run QGIS selects a result, and adds the next layer above the selected one, so it
+    landed among the results; the plugin puts it above the group, where the user expects it.
+    TerraLens's own outputs still go into the group."""
+    import processing
+    from qgis.core import QgsLayerTreeRegistryBridge, QgsProject, QgsVectorLayer
+
+    project = QgsProject.instance()
+    root, bridge = project.layerTreeRoot(), project.layerTreeRegistryBridge()
+    processing.runAndLoadResults("terralens:zeroshotlabel", {
+        "INPUT": ortho, "LABELS": "trees, roofs", "MODEL": tiny, "TILE_SIZE": 128,
+        "OUTPUT": str(tmp_path / "first.gpkg")})
+    group = root.findGroup("TerraLens results")
+    try:
+        bridge.setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(group, 0))
+        mine = QgsVectorLayer("Point?crs=EPSG:4326", "my points", "memory")
+        project.addMapLayer(mine)
+        node = root.findLayer(mine.id())
+        assert node.parent() is root
+        assert root.children().index(node) == root.children().index(group) - 1
+        processing.runAndLoadResults("terralens:zeroshotlabel", {
+            "INPUT": ortho, "LABELS": "trees, roads", "MODEL": tiny, "TILE_SIZE": 128,
+            "OUTPUT": str(tmp_path / "second.gpkg")})
+        assert sorted(n.layer().name() for n in group.findLayers()) == [
+            "Labels: trees, roads (ortho_drone_small)", "Labels: trees, roofs (ortho_drone_small)"]
+    finally:  # the group goes with the project: a later test must not add layers into it
+        bridge.setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(root, 0))

@@ -38,7 +38,8 @@ class ChangeDetection(TerraLensAlgorithm):
             QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=2.0))
         self.add_area_parameters()
         self.add_advanced(QgsProcessingParameterString(
-            self.BANDS_AFTER, self.tr("Bands of the after raster (empty: as Bands)"),
+            self.BANDS_AFTER,
+            self.tr("Bands of the after raster (empty: as for the before raster)"),
             optional=True))
         self.add_advanced(QgsProcessingParameterFile(
             self.CACHE_DIR, self.tr("Index cache folder (empty: your user cache)"),

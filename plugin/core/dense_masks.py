@@ -26,6 +26,7 @@ MAX_BACKGROUND_SIMILARITY = 0.45  # default background words closer to the promp
 SIGMA_SPATIAL = 1.0     # joint bilateral upsampling: spatial Gaussian, in fine cells
 SIGMA_RANGE = 0.1       # ... and colour Gaussian, on the mean squared band difference
 MAX_OUTPUT_SIDE = 4096  # the probability map has at most this many pixels a side
+MIN_REGION_SHARE = 0.25  # regions under this share of a score cell are merged away
 BLOCK_ROWS = 256        # output rows upsampled at a time (bounds memory on big rasters)
 
 
@@ -123,6 +124,13 @@ def upsample_to_raster(grid, source, max_side=MAX_OUTPUT_SIDE, sigma_spatial=SIG
                                          sigma_spatial=sigma_spatial, sigma_range=sigma_range)[0]
         out[row0:row1] = np.where(valid, block, np.nan)  # nodata stays out of the mask
     return out, geotransform
+
+
+def region_pixels(cell_px, raster_geotransform, map_geotransform, share):
+    """Map pixels in `share` of a score cell of `cell_px` raster pixels a side: regions smaller
+    than this are below what the scores can resolve (the map may be coarser than the raster)."""
+    map_px = cell_px * abs(raster_geotransform[1]) / abs(map_geotransform[1])
+    return int(share * map_px * map_px)
 
 
 def otsu_threshold(values, bins=256):

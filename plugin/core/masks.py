@@ -72,7 +72,7 @@ def smooth_attention(values, features, window=3, temperature=0.1):
 
 
 def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, simplify=0.0,
-               clip_to=None):
+               clip_to=None, min_pixels=0):
     """Regions where `probability` >= `threshold` as polygons (holes kept) in the map's CRS.
 
     Args:
@@ -85,6 +85,8 @@ def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, 
         simplify: Douglas-Peucker tolerance in map units (0 keeps every vertex).
         clip_to: an ogr polygon (the raster's outline): parts of the map's cells past it are
             cut off (a coarse map's last cells run past the raster's edge).
+        min_pixels: regions (of the mask, and holes in it) of fewer map pixels are merged into
+            their surroundings first (GDAL's sieve, 8-connected); 0 or 1: none.
 
     Returns:
         list of (ogr.Geometry, mean probability inside, area in m²).
@@ -94,6 +96,10 @@ def polygonize(probability, geotransform, crs_wkt, threshold=0.5, min_area=0.0, 
     if not mask.any():
         return []
     source = _mem_raster(mask.astype(np.uint8), geotransform, crs_wkt)
+    if min_pixels > 1:
+        _sieve(source.GetRasterBand(1), np.isfinite(probability), int(min_pixels))
+        if not source.GetRasterBand(1).ReadAsArray().any():
+            return []
     layer_ds = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
     layer = layer_ds.CreateLayer("mask", spatial_reference(crs_wkt), ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
@@ -127,6 +133,14 @@ def _clipped(geometry, outline):
         else [inside]
     return [part for part in parts if part.GetGeometryType() == ogr.wkbPolygon
             and part.GetArea() > 0]
+
+
+def _sieve(band, valid, min_pixels):
+    """Merge regions smaller than `min_pixels` into their neighbours, in place; pixels without
+    data (`valid` False) take no part."""
+    valid_raster = _mem_raster(valid.astype(np.uint8), (0, 1, 0, 0, 0, 1), "")
+    if gdal.SieveFilter(band, valid_raster.GetRasterBand(1), band, min_pixels, 8) != 0:
+        raise RuntimeError(f"GDAL could not sieve the mask: {gdal.GetLastErrorMsg()}")
 
 
 def _mem_raster(array, geotransform, crs_wkt, data_type=gdal.GDT_Byte):

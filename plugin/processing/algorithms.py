@@ -21,7 +21,7 @@ from qgis.core import (
 )
 
 from ..common.result_layers import result_name
-from ..core import pipeline
+from ..core import dense_masks, pipeline
 from ..core.labels import parse_labels
 from .base import LOCATION_WEIGHT, TerraLensAlgorithm, comma_list
 from .label_parameters import LabelParameters, label_counts_text
@@ -223,7 +223,7 @@ class PromptMask(TerraLensAlgorithm):
     NAME, DISPLAY = "promptmask", "Segment by prompt"
     PROMPT, THRESHOLD, MIN_AREA, SIMPLIFY = "PROMPT", "THRESHOLD", "MIN_AREA", "SIMPLIFY"
     BACKGROUND, SMOOTH, PROBABILITY = "BACKGROUND", "SMOOTH", "PROBABILITY"
-    METHOD, DETAIL = "METHOD", "DETAIL"
+    METHOD, DETAIL, MIN_REGION = "METHOD", "DETAIL", "MIN_REGION"
     METHODS = ("dense", "tiles")  # the order of the METHOD choices
 
     def initParameters(self):
@@ -250,6 +250,11 @@ class PromptMask(TerraLensAlgorithm):
             self.DETAIL, self.tr("Detail (dense: grid cells a model cell; cost grows with "
                                  "its square)"),
             QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=4))
+        self.add_advanced(QgsProcessingParameterNumber(
+            self.MIN_REGION, self.tr("Smallest region (share of a score cell; 0: keep every "
+                                     "pixel)"),
+            QgsProcessingParameterNumber.Double, dense_masks.MIN_REGION_SHARE, minValue=0.0,
+            maxValue=4.0))
         self.add_advanced(QgsProcessingParameterBoolean(
             self.SMOOTH, self.tr("Smooth along image features (SAO; tiles method)"), True))
         self.add_model_parameters(default_batch=8, views=False)
@@ -278,7 +283,8 @@ class PromptMask(TerraLensAlgorithm):
             method=self.METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
             detail=self.parameterAsInt(parameters, self.DETAIL, context),
             smooth_window=window, probability_path=probability,
-            control=self.control(feedback))
+            control=self.control(feedback),
+            min_region_share=self.parameterAsDouble(parameters, self.MIN_REGION, context))
         feedback.pushInfo(f"{summary['polygons']} polygons from {summary['tiles_encoded']} "
                           f"tiles; {summary['threshold_rule']}")
         return self.styled_results(context, [

@@ -73,6 +73,21 @@ def test_polygonize_keeps_holes_filters_area_and_measures_means():
     assert masks.polygonize(np.full((3, 3), np.nan), gt, utm_wkt()) == []
 
 
+def test_polygonize_sieves_specks_and_small_holes_but_not_nodata():
+    prob = np.zeros((20, 20), np.float32)
+    prob[2:12, 2:12] = 0.9
+    prob[6:8, 6:8] = 0.0  # a hole of 4 pixels
+    prob[15, 15] = prob[17, 3] = 0.8  # specks of one pixel
+    prob[0:2, 14:20] = 0.9  # a region of 12 pixels...
+    prob[0, 17] = np.nan  # ... beside a pixel without data, which no sieve fills
+    gt = (700000.0, 2.0, 0.0, 3700000.0, 0.0, -2.0)
+    assert len(masks.polygonize(prob, gt, utm_wkt(), threshold=0.5)) == 4
+    polygons = masks.polygonize(prob, gt, utm_wkt(), threshold=0.5, min_pixels=5)
+    assert sorted(area for _, _, area in polygons) == [11 * 4, 100 * 4], "hole filled"
+    assert all(geometry.GetGeometryCount() == 1 for geometry, _, _ in polygons)
+    assert masks.polygonize(prob, gt, utm_wkt(), threshold=0.5, min_pixels=200) == []
+
+
 def test_polygon_area_in_a_geographic_crs_is_in_square_metres():
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(4326)

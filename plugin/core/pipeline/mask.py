@@ -17,7 +17,8 @@ from .records import provenance
 def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=None,
                 min_area=0.0, simplify=0.0, background=None, method=dense_masks.DENSE,
                 detail=dense_masks.DETAIL, smooth_window=3, smooth_temperature=0.1,
-                probability_path=None, control=None):
+                probability_path=None, control=None,
+                min_region_share=dense_masks.MIN_REGION_SHARE):
     """Polygons where the prompt is more likely than background prompts.
 
     Args:
@@ -32,6 +33,8 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
         detail: with "dense", fine-grid cells a model cell: the grid is `detail` times finer
             and the encoding costs (grid x `detail`)² times one tiling's (16x at 1).
         smooth_window, smooth_temperature: the Smooth-Attention-Operation of "tiles".
+        min_region_share: regions of the mask (and holes in it) smaller than this share of a
+            score cell are merged into their surroundings (0: keep every pixel).
 
     Returns:
         dict with the output paths, the polygon count, the threshold and how it was chosen,
@@ -56,16 +59,19 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
         tiled = open_tiled(raster_path, model, dataclasses.replace(tiled.settings,
                                                                    overlap=overlap))
         batches = EncodedBatches(tiled, model, control, dense=True)
+        cell_px = tiled.tile_px - tiled.overlap_px
         probability_map, geotransform = dense_masks.dense_probability(
-            batches, tiled.source, tiled.tile_px - tiled.overlap_px, vectors,
-            model.bundle.logit_scale)
+            batches, tiled.source, cell_px, vectors, model.bundle.logit_scale)
     else:
         background = masks.background_prompts(prompt, background)
         vectors = model.text.encode([prompt] + background)
         batches = EncodedBatches(tiled, model, control, dense=True)
+        cell_px = tiled.tile_px / tiled.encoder.spec.dense_grid
         probability_map, geotransform = _tile_probability(
             tiled, batches, vectors, model.bundle.logit_scale, smooth_window,
             smooth_temperature)
+    min_pixels = dense_masks.region_pixels(cell_px, tiled.source.geotransform, geotransform,
+                                           min_region_share)
     value, rule = dense_masks.choose_threshold(probability_map, threshold)
     control.report(1.0, f"Mask of {prompt!r} against {', '.join(background) or 'nothing'}: "
                         f"{rule}")
@@ -77,13 +83,14 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
     record = provenance(model, tiled, prompt=prompt, background=background, method=method,
                         detail=detail if method == dense_masks.DENSE else None,
                         threshold=value, threshold_rule=rule, min_area=min_area,
+                        min_region_share=min_region_share, min_region_pixels=min_pixels,
                         simplify=simplify, smooth_window=smooth_window,
                         smooth_temperature=smooth_temperature)
     source = tiled.source
     outline = polygon_from_ring(window_footprint(Window(0, 0, source.width, source.height),
                                                  source.geotransform))
     polygons = masks.polygonize(probability_map, geotransform, source.crs_wkt, value,
-                                min_area, simplify, clip_to=outline)
+                                min_area, simplify, clip_to=outline, min_pixels=min_pixels)
     reason = None if polygons else _empty_reason(probability_map, value, rule, min_area)
     if reason:
         control.warn(f"the mask of {prompt!r} is empty: {reason}")

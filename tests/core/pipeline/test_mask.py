@@ -48,6 +48,13 @@ def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, s
     assert record["parameters"]["method"] == "dense"
     assert record["parameters"]["threshold"] == pytest.approx(summary["threshold"])
     assert record["tiling"]["overlap"] == pytest.approx(0.75)
+    # specks under a quarter of a score cell (32 of the 128 px tile a side) are merged away
+    assert record["parameters"]["min_region_share"] == 0.25
+    assert record["parameters"]["min_region_pixels"] == int(0.25 * 32 * 32)
+    specks = pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "s.gpkg",
+                                  TileSettings(tile_size=128), min_region_share=0.0)
+    assert specks["threshold"] == summary["threshold"]
+    assert specks["polygons"] > summary["polygons"]
     # a tile every cell: 16 windows a tile area (and the edges), against one tiling
     tiles = pipeline.prompt_mask(spacenet, wordpiece_model, "building", tmp_path / "t.gpkg",
                                  TileSettings(tile_size=128), method="tiles")

@@ -112,10 +112,6 @@ class RasterSource:
         self._band_take = [self._read_bands.index(b) for b in self.bands]
         self._low, self._high, self.scaling = self._measure_scaling(value_range)
 
-    def value_bounds(self):
-        """(lows, highs) per channel: the raster values mapped to 0 and 1 (a `value_range`)."""
-        return [float(v) for v in self._low], [float(v) for v in self._high]
-
     def _crop(self, area):
         """Work on the raster pixels `area` (col0, row0, col1, row1) as a raster of their own."""
         col0, row0 = max(0, int(area[0])), max(0, int(area[1]))

@@ -8,7 +8,6 @@ AUTOMATIC = "automatic"  # chosen from the raster's pixel size within the model'
 GIVEN = "given"  # the user's ground sample distance
 NATIVE = "raster pixels"  # the user asked for the raster's own pixels (0)
 MODEL_DEFAULT = "model default"  # a bundle without a range: its `gsd_m` for every raster
-LABELS = "chosen by the labels"  # Label tiles: where its labels fit a sample best (label_scale)
 # Warn about a given scale this many times finer or coarser than the model's range.
 FAR_OUTSIDE = 2.0
 
@@ -28,7 +27,6 @@ class Scale:
         automatic_gsd_m: what AUTOMATIC picks for this raster (None: the model has no range).
         input_size: pixels a side of the image the encoder takes (None: `tile_size`); a tile
             of another size is resized to it, so the model sees another scale than `gsd_m`.
-        label_fits: with LABELS, how each candidate scale fitted (`ScaleChoice.record`).
     """
 
     gsd_m: float
@@ -40,7 +38,6 @@ class Scale:
     max_upsampling: float = DEFAULT_MAX_UPSAMPLING
     automatic_gsd_m: float = None
     input_size: int = None
-    label_fits: dict = None
 
     @property
     def resized(self):
@@ -88,11 +85,6 @@ class Scale:
             low, high = self.model_range_m
             text += (f"; automatic: the model knows {_m(low)} to {_m(high)} a pixel and a "
                      f"raster pixel is enlarged at most {self.max_upsampling:g}x")
-        elif self.how == LABELS:
-            fits = self.label_fits["candidates"]
-            text += (f"; chosen by the labels: of {len(fits)} scales the model knows, the one "
-                     f"where they fit a sample of tiles best (mean best score "
-                     f"{max(fits.values()):.2f})")
         elif self.how == MODEL_DEFAULT:
             text += "; the model's own scale"
         elif self.how == GIVEN:
@@ -114,8 +106,7 @@ class Scale:
                 "max_upsampling": self.max_upsampling,
                 "input_px": self.input_size or self.tile_size,
                 "seen_gsd_m": round(self.seen_pixel_m, 4),
-                "seen_upsampling": round(self.seen_upsampling, 3),
-                **({"label_fits": self.label_fits} if self.label_fits else {})}
+                "seen_upsampling": round(self.seen_upsampling, 3)}
 
 
 def tile_pixels(tile_size, gsd_m, raster_gsd_m):
@@ -177,8 +168,6 @@ def scale_warnings(scale):
                 f"{scale.seen_upsampling:.1f} times and the model sees blur ("
                 f"{_m(scale.seen_pixel_m)} a pixel): leave Tile size empty (or "
                 f"{scale.input_size}) and set the scale with Ground sample distance"]
-    if scale.how == LABELS:  # chosen among the model's own scales, for how the labels fit
-        return []
     if scale.upsampling > scale.max_upsampling * 1.05:
         return [_blur_warning(scale)]
     if scale.model_range_m is None or scale.how == AUTOMATIC:

@@ -4,13 +4,12 @@ By default every tile is embedded first and the labels are then refined with all
 together (`transductive.refine`): tiles that look alike tend to share a label.
 """
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import label_scale, location, transductive
 from .. import labels as label_maths
+from .. import location, transductive
 from ..batches import EncodedBatches
 from ..embedding_store import EmbeddingStore
 from ..outputs import PolygonWriter
@@ -59,7 +58,7 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     if len(labels) == 1:
         control.warn("only one label: every tile gets it with score 1 (scores compare the "
                      "labels given); add labels to compare it with")
-    tiled = open_labelled(raster_path, model, vectors, settings or TileSettings(), control)
+    tiled = open_tiled(raster_path, model, settings or TileSettings())
     scores = _score_tiles(tiled, model, vectors, location_weight, control, refine)
     refined = scores.refinement.describe() if scores.refinement else None
     record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,
@@ -70,16 +69,6 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
                            min_score, record)
     return {"output": str(out_path), "class_raster": class_raster_path, "label_counts": counts,
             "refinement": refined, **scores.counts}
-
-
-def open_labelled(raster_path, model, vectors, settings, control):
-    """The raster tiled for labelling: at the user's scale, or (automatic) at the scale where
-    the labels fit a sample of tiles best (`label_scale`)."""
-    choice = label_scale.choose_label_scale(raster_path, model, vectors, settings, control)
-    if choice is None:
-        return open_tiled(raster_path, model, settings)
-    tiled = open_tiled(raster_path, model, dataclasses.replace(settings, gsd_m=choice.gsd_m))
-    return label_scale.mark_chosen(tiled, choice)
 
 
 def _score_tiles(tiled, model, vectors, location_weight, control, refine):

@@ -231,8 +231,9 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
 
 def keep_tiles_over_classes(project, run, layer):
     """Put the raster result of a Processing run (`run`: the address of its context) directly
-    under its vector result. QGIS loads a run's outputs in the order of their file names, above
-    whichever layer is selected, so a class raster could otherwise hide its own labelled tiles."""
+    under its vector result, unticked. QGIS loads a run's outputs in the order of their file
+    names, above whichever layer is selected, so a class raster could otherwise hide its own
+    labelled tiles."""
     kind = "vector" if layer.type() == QgsMapLayerType.VectorLayer else "raster"
     outputs = _layers_of_run.setdefault(run, {})
     outputs[kind] = layer.id()
@@ -240,6 +241,11 @@ def keep_tiles_over_classes(project, run, layer):
         del _layers_of_run[old]
     if "vector" in outputs and "raster" in outputs:
         put_under(project, outputs["raster"], outputs["vector"])
+        # the same labels as pixels: shown, the opaque raster would hide the imagery under the
+        # see-through tiles, so it comes unticked (a tick shows it)
+        node = project.layerTreeRoot().findLayer(outputs["raster"])
+        if node is not None:
+            node.setItemVisibilityChecked(False)
 
 
 def forget_undefined_crs(layer):

@@ -309,9 +309,12 @@ def load_labels(vector_path, raster_path, ortho, tiny):
         "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
         "OUTPUT": str(vector_path), "CLASS_RASTER": str(raster_path)})
     group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
-    top, below = (node.layer() for node in group.findLayers()[:2])
+    top_node, below_node = group.findLayers()[:2]
+    top, below = top_node.layer(), below_node.layer()
     assert (top.type(), below.type()) == (QgsMapLayerType.VectorLayer,
                                           QgsMapLayerType.RasterLayer), vector_path.name
+    assert top_node.itemVisibilityChecked() and not below_node.itemVisibilityChecked(), \
+        "the opaque class raster would hide the imagery under the see-through tiles"
     raster_colours = {c.label: c.color.name() for c in below.renderer().classes()}
     tile_colours = {c.value(): c.symbol().color().name() for c in top.renderer().categories()}
     assert tile_colours and all(raster_colours[label] == colour

@@ -27,6 +27,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
 
 from ..core.outputs import read_metadata
+from ..core.record_summary import record_summary
 from .resources import STYLE_DIR
 from .result_layers import place_in_results_group, put_under
 
@@ -196,6 +197,7 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         forget_undefined_crs(layer)
         self.apply(layer)
+        show_record(layer)
         project = context.project() if context is not None else None
         if project is None:
             return
@@ -246,6 +248,18 @@ def keep_tiles_over_classes(project, run, layer):
         node = project.layerTreeRoot().findLayer(outputs["raster"])
         if node is not None:
             node.setItemVisibilityChecked(False)
+
+
+def show_record(layer):
+    """Put what made a result, and how far to trust it, in its QGIS metadata (the abstract
+    shown on the layer's Information page): QGIS does not show the file's own metadata."""
+    record = read_metadata(layer.source().split("|")[0])  # "file.gpkg|layername=labels"
+    if not record:
+        return
+    metadata = layer.metadata()
+    metadata.setTitle(layer.name())
+    metadata.setAbstract(record_summary(record))
+    layer.setMetadata(metadata)
 
 
 def forget_undefined_crs(layer):

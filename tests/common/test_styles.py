@@ -40,6 +40,9 @@ def test_labels_are_categorised_and_search_results_graduated_by_rank(qgis_app, t
     given = dict(zip(["roofs", "trees", "roads"], [c.name() for c in palette(3)]))
     assert all(colours[label] == given[label] for label in labels), "the class raster's colours"
     assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "label"
+    abstract = layer.metadata().abstract()  # QGIS's Information page shows it
+    assert abstract.startswith("Made by TerraLens with the model tiny-wordpiece")
+    assert "\nScale: " in abstract and "Labels refined with all tiles together" in abstract
     index, _, _ = pipeline.index_raster(spacenet, wordpiece_model, cache_dir=tmp_path)
     pipeline.search([index], wordpiece_model, "roofs", k=8, out_path=tmp_path / "hits.gpkg")
     hits = QgsVectorLayer(str(tmp_path / "hits.gpkg"), "hits", "ogr")

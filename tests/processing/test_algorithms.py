@@ -278,6 +278,8 @@ def test_loaded_results_are_named_by_what_they_hold_and_grouped(tmp_path, ortho,
     names = sorted(node.layer().name() for node in group.findLayers())
     assert names == ["Classes: trees, roofs, roads (ortho_drone_small)",
                      "Labels: trees, roofs, roads (ortho_drone_small)"]
+    for node in group.findLayers():  # the record, on QGIS's Information page
+        assert node.layer().metadata().abstract().startswith("Made by TerraLens with the model")
 
 
 def test_labelled_tiles_lie_over_their_class_raster_in_its_colours(tmp_path, ortho, tiny,

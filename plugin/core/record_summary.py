@@ -1,0 +1,44 @@
+"""A result's metadata record in a few sentences, for QGIS's layer Information page."""
+
+from .outputs import METADATA_KEY
+
+
+def record_summary(record):
+    """What made the result and how far to trust it, from the record `provenance` writes
+    (missing parts are left out); ends by saying where the full record is."""
+    lines = []
+    if record.get("model_id"):
+        encoder = f" ({record['image_encoder']} encoder)" if record.get("image_encoder") else ""
+        job = f" ({record['job']})" if record.get("job") else ""
+        lines.append(f"Made by TerraLens{job} with the model {record['model_id']}{encoder}.")
+    scale = record.get("scale") or {}
+    if scale.get("gsd_m") is not None:
+        lines.append(f"Scale: {scale['gsd_m']:g} m of ground a model pixel, tiles of "
+                     f"{scale.get('tile_ground_m', 0):g} m ({scale.get('how', '')}).")
+    lines += _validation(record.get("validation") or {})
+    examples = record.get("examples") or {}
+    if examples:
+        lines.append(f"Examples: {examples.get('given', 0)} given, {examples.get('used', 0)} "
+                     f"used, {examples.get('outside', 0)} outside the rasters.")
+    classifier = record.get("classifier") or {}
+    if classifier.get("method"):
+        lines.append(f"Classifier: {classifier['method']}, text weight "
+                     f"{classifier.get('text_weight', 0):.3g}.")
+    refinement = record.get("refinement") or {}
+    if refinement.get("ran"):
+        lines.append(f"Labels refined with all tiles together: {refinement.get('changed_tiles')} "
+                     "changed.")
+    lines.append(f"The full record is in the file's metadata, key {METADATA_KEY} (for example "
+                 "ogrinfo -so FILE LAYER, or gdalinfo FILE).")
+    return "\n".join(lines)
+
+
+def _validation(validation):
+    if validation.get("accuracy") is None:
+        return []
+    per_class = "; ".join(f"{name} {part['accuracy']:.1f} % of {part['validated']}"
+                          for name, part in (validation.get("per_class") or {}).items()
+                          if part.get("accuracy") is not None)
+    return [f"Accuracy of the examples, {validation.get('method', 'validated')}: "
+            f"{validation['accuracy']:.1f} % of {validation.get('validated')}"
+            + (f" ({per_class})." if per_class else ".")]

@@ -30,6 +30,9 @@ EXTENT, MASK = "EXTENT", "MASK"
 ENCODER, LOCATION_WEIGHT, VIEWS = "IMAGE_ENCODER", "LOCATION_WEIGHT", "VIEWS"
 
 
+_SESSION = {"slow_blas_warned": False}  # what this QGIS process has said already
+
+
 class TerraLensAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses define `NAME`, `DISPLAY`, `initParameters` and `run_job`."""
 
@@ -62,8 +65,12 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         slow = slow_blas_warning()
-        if slow:
+        if slow and not _SESSION["slow_blas_warned"]:
             feedback.pushWarning(slow)
+            _SESSION["slow_blas_warned"] = True
+        elif slow:  # one warning a QGIS session is enough (a batch of 50 runs gave 50)
+            feedback.pushInfo("numpy still runs on the slow BLAS the first run of this QGIS "
+                              "session warned about")
         try:
             return self.run_job(parameters, context, feedback)
         except Cancelled:

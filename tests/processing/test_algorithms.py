@@ -337,3 +337,17 @@ def test_refinement_is_on_by_default_and_can_be_turned_off(tmp_path, ortho, tiny
     assert any(f"refinement changed {changed} of them" in text for text in feedback.infos)
     assert read_metadata(refined["OUTPUT"])["refinement"]["changed_tiles"] == changed
     assert read_metadata(plain["OUTPUT"])["parameters"]["refine"] is False
+
+
+def test_a_slow_blas_is_warned_about_once_a_session(tmp_path, ortho, tiny, monkeypatch):
+    from terralens.plugin.processing import base
+
+    monkeypatch.setattr(base, "slow_blas_warning", lambda: "numpy runs on libgslcblas")
+    monkeypatch.setitem(base._SESSION, "slow_blas_warned", False)
+    first, second = Recorder(), Recorder()
+    for feedback, name in ((first, "a.gpkg"), (second, "b.gpkg")):
+        run("zeroshotlabel", feedback, INPUT=ortho, LABELS="trees, roofs", MODEL=tiny,
+            TILE_SIZE=128, OUTPUT=str(tmp_path / name))
+    assert first.warnings.count("numpy runs on libgslcblas") == 1
+    assert "numpy runs on libgslcblas" not in second.warnings
+    assert any("slow BLAS the first run" in text for text in second.infos)

@@ -11,20 +11,20 @@ def record_summary(record):
         encoder = f" ({record['image_encoder']} encoder)" if record.get("image_encoder") else ""
         job = f" ({record['job']})" if record.get("job") else ""
         lines.append(f"Made by TerraLens{job} with the model {record['model_id']}{encoder}.")
-    scale = record.get("scale") or {}
+    scale = _part(record, "scale")
     if scale.get("gsd_m") is not None:
         lines.append(f"Scale: {scale['gsd_m']:g} m of ground a model pixel, tiles of "
                      f"{scale.get('tile_ground_m', 0):g} m ({scale.get('how', '')}).")
-    lines += _validation(record.get("validation") or {})
-    examples = record.get("examples") or {}
+    lines += _validation(_part(record, "validation"))
+    examples = _part(record, "examples")  # a count in search-by-example records
     if examples:
         lines.append(f"Examples: {examples.get('given', 0)} given, {examples.get('used', 0)} "
                      f"used, {examples.get('outside', 0)} outside the rasters.")
-    classifier = record.get("classifier") or {}
+    classifier = _part(record, "classifier")
     if classifier.get("method"):
         lines.append(f"Classifier: {classifier['method']}, text weight "
                      f"{classifier.get('text_weight', 0):.3g}.")
-    refinement = record.get("refinement") or {}
+    refinement = _part(record, "refinement")
     if refinement.get("ran"):
         lines.append(f"Labels refined with all tiles together: {refinement.get('changed_tiles')} "
                      "changed.")
@@ -33,12 +33,18 @@ def record_summary(record):
     return "\n".join(lines)
 
 
+def _part(record, key):
+    """record[key] when it is a dict (records of other jobs use some keys for numbers)."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _validation(validation):
     if validation.get("accuracy") is None:
         return []
-    per_class = "; ".join(f"{name} {part['accuracy']:.1f} % of {part['validated']}"
-                          for name, part in (validation.get("per_class") or {}).items()
-                          if part.get("accuracy") is not None)
+    per_class = "; ".join(f"{name} {part['accuracy']:.1f} % of {part.get('validated')}"
+                          for name, part in _part(validation, "per_class").items()
+                          if isinstance(part, dict) and part.get("accuracy") is not None)
     return [f"Accuracy of the examples, {validation.get('method', 'validated')}: "
             f"{validation['accuracy']:.1f} % of {validation.get('validated')}"
             + (f" ({per_class})." if per_class else ".")]

@@ -24,3 +24,9 @@ def test_summary_gives_the_model_scale_and_the_examples_accuracy():
 
 def test_summary_of_an_empty_record_only_says_where_to_look():
     assert record_summary({}).count("\n") == 0
+
+
+def test_parts_that_other_jobs_keep_as_numbers_are_left_out():
+    record = {"model_id": "m1", "examples": 3, "scale": None, "validation": "none"}
+    assert record_summary(record).splitlines()[0] == "Made by TerraLens with the model m1."
+    assert len(record_summary(record).splitlines()) == 2

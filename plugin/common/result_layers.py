@@ -36,11 +36,12 @@ def place_in_results_group(layer, project=None, replace_same_name=False):
     project = project or QgsProject.instance()
     root = project.layerTreeRoot()
     group = results_group(project) or root.insertGroup(0, GROUP_NAME)
+    others = [node.layer() for node in group.findLayers()
+              if node.layer() is not None and node.layerId() != layer.id()]
     if replace_same_name:
-        stale = [node.layerId() for node in group.findLayers()
-                 if node.layer() is not None and node.layer().name() == layer.name()
-                 and node.layerId() != layer.id()]
-        project.removeMapLayers(stale)
+        project.removeMapLayers([other.id() for other in others if other.name() == layer.name()])
+    else:  # a run repeated: "Labels: … (scene) 2", so the runs can be told apart
+        layer.setName(numbered(layer.name(), {other.name() for other in others}))
     if project.mapLayer(layer.id()) is None:
         project.addMapLayer(layer, False)
     node = root.findLayer(layer.id())
@@ -85,6 +86,15 @@ def _inside(node, group):
     while parent is not None and parent is not group:
         parent = parent.parent()
     return parent is group
+
+
+def numbered(name, taken):
+    """`name`, or `name 2`, `name 3` ... the first not in `taken`."""
+    number, candidate = 1, name
+    while candidate in taken:
+        number += 1
+        candidate = f"{name} {number}"
+    return candidate
 
 
 def put_under(project, layer_id, above_id):

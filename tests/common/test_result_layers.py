@@ -35,7 +35,8 @@ def test_layers_move_from_the_root_into_the_group(clean_qgis_state):
     assert project.layerTreeRoot().findLayer(loaded.id()).parent() is group
     newer = memory_layer("Labels: forest (scene)")
     place_in_results_group(newer, project)  # Processing results never replace each other
-    assert len(group.findLayers()) == 2
+    assert [n.layer().name() for n in group.findLayers()] == [
+        "Labels: forest (scene) 2", "Labels: forest (scene)"]  # ... and are told apart
     replacing = memory_layer("Labels: forest (scene)")
-    place_in_results_group(replacing, project, replace_same_name=True)
-    assert [n.layer() for n in group.findLayers()] == [replacing]
+    place_in_results_group(replacing, project, replace_same_name=True)  # the panel's
+    assert [n.layer() for n in group.findLayers()] == [replacing, newer]

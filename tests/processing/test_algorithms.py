@@ -351,3 +351,16 @@ def test_a_slow_blas_is_warned_about_once_a_session(tmp_path, ortho, tiny, monke
     assert first.warnings.count("numpy runs on libgslcblas") == 1
     assert "numpy runs on libgslcblas" not in second.warnings
     assert any("slow BLAS the first run" in text for text in second.infos)
+
+
+def test_a_repeated_run_gets_a_number_to_tell_it_apart(tmp_path, ortho, tiny, clean_qgis_state):
+    import processing
+    from qgis.core import QgsProject
+
+    for name in ("a.gpkg", "b.gpkg"):
+        processing.runAndLoadResults("terralens:zeroshotlabel", {
+            "INPUT": ortho, "LABELS": "trees, roofs", "MODEL": tiny, "TILE_SIZE": 128,
+            "OUTPUT": str(tmp_path / name)})
+    group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+    assert [node.layer().name() for node in group.findLayers()] == [
+        "Labels: trees, roofs (ortho_drone_small) 2", "Labels: trees, roofs (ortho_drone_small)"]

@@ -21,6 +21,8 @@ VERBS = {
                  "zero-shot, retrieval, kNN and IoU of a bundle, as run"),
     "fewshot-select": ("evaluate.fewshot_select", ".venv",
                        "how the few-shot classifier was chosen (AID validation only)"),
+    "mask-select": ("evaluate.mask_select", ".venv",
+                    "how prompt-mask defaults are chosen (validation sets only)"),
     "encoder-select": ("evaluate.encoder_select", ".venv",
                        "whether a new image encoder replaces the default (AID validation)"),
     "wiseft": ("wiseft.wiseft", ".venv-train",

@@ -61,12 +61,13 @@ def place_in_results_group(layer, project=None, replace_same_name=False):
 
 
 def move_out_of_results_group(layers, project=None):
-    """Move layers that QGIS has just added inside the results group to just above the group;
+    """Move layers that QGIS has just added inside the results group to just below the group;
     returns the moved layers.
 
     QGIS adds a layer above the selected one, and after a run the selected layer is a result,
     so the next layer the user opened (or another algorithm's output) landed among the results.
-    TerraLens's own outputs are put back in the group by their post-processor right after.
+    Below the group, not above: a raster opened there would hide every result, its own next
+    ones too. TerraLens's own outputs are put back in the group by their post-processor.
     """
     project = project or QgsProject.instance()
     root, group = project.layerTreeRoot(), results_group(project)
@@ -75,7 +76,7 @@ def move_out_of_results_group(layers, project=None):
         node = root.findLayer(layer.id())
         if node is None or not _inside(node, group):
             continue
-        root.insertChildNode(root.children().index(group), node.clone())
+        root.insertChildNode(root.children().index(group) + 1, node.clone())
         node.parent().removeChildNode(node)
         moved.append(layer)
     return moved

@@ -197,16 +197,15 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         forget_undefined_crs(layer)
         self.apply(layer)
-        show_record(layer)
         project = context.project() if context is not None else None
-        if project is None:
-            return
-        node = project.layerTreeRoot().findLayer(layer.id())
-        if node is not None and node.parent() is project.layerTreeRoot():
-            # unless QGIS put it in a group (above the selected layer, or Processing's own
-            # results group, a user setting)
-            place_in_results_group(layer, project)
-        keep_tiles_over_classes(project, sip.unwrapinstance(context), layer)
+        if project is not None:
+            node = project.layerTreeRoot().findLayer(layer.id())
+            if node is not None and node.parent() is project.layerTreeRoot():
+                # unless QGIS put it in a group (above the selected layer, or Processing's own
+                # results group, a user setting)
+                place_in_results_group(layer, project)
+            keep_tiles_over_classes(project, sip.unwrapinstance(context), layer)
+        show_record(layer)  # after the name got its number, if it did
 
     def apply(self, layer):
         """Set the named style on `layer`."""

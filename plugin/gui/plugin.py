@@ -120,8 +120,9 @@ class TerraLensPlugin:
         return dialog
 
     def keep_results_group_for_results(self, layers):
-        """Layers the user adds go above the "TerraLens results" group, not into it (QGIS adds
-        above the selected layer, which after a run is a result); the moved one is selected."""
+        """Layers the user adds go just below the "TerraLens results" group, not into it (QGIS
+        adds above the selected layer, which after a run is a result); the moved one is
+        selected, so the next ones follow it."""
         moved = move_out_of_results_group(layers)
         view = getattr(self.iface, "layerTreeView", lambda: None)()
         if moved and view is not None:

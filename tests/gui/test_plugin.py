@@ -98,10 +98,10 @@ def test_about_names_the_version_and_the_engine(repo_root):
     assert "terralens-packages" in text
 
 
-def test_layers_added_after_a_run_go_above_the_results_group(plugin, tmp_path, ortho, tiny):
+def test_layers_added_after_a_run_go_below_the_results_group(plugin, tmp_path, ortho, tiny):
     """After a run QGIS selects a result, and adds the next layer above the selected one, so it
-    landed among the results; the plugin puts it above the group, where the user expects it.
-    TerraLens's own outputs still go into the group."""
+    landed among the results; the plugin puts it just below the group (above, a raster would
+    hide every result). TerraLens's own outputs still go into the group."""
     import processing
     from qgis.core import QgsLayerTreeRegistryBridge, QgsProject, QgsVectorLayer
 
@@ -117,7 +117,7 @@ def test_layers_added_after_a_run_go_above_the_results_group(plugin, tmp_path, o
         project.addMapLayer(mine)
         node = root.findLayer(mine.id())
         assert node.parent() is root
-        assert root.children().index(node) == root.children().index(group) - 1
+        assert root.children().index(node) == root.children().index(group) + 1
         processing.runAndLoadResults("terralens:zeroshotlabel", {
             "INPUT": ortho, "LABELS": "trees, roads", "MODEL": tiny, "TILE_SIZE": 128,
             "OUTPUT": str(tmp_path / "second.gpkg")})

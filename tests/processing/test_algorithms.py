@@ -364,3 +364,5 @@ def test_a_repeated_run_gets_a_number_to_tell_it_apart(tmp_path, ortho, tiny, cl
     group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
     assert [node.layer().name() for node in group.findLayers()] == [
         "Labels: trees, roofs (ortho_drone_small) 2", "Labels: trees, roofs (ortho_drone_small)"]
+    assert [node.layer().metadata().title() for node in group.findLayers()] == [
+        "Labels: trees, roofs (ortho_drone_small) 2", "Labels: trees, roofs (ortho_drone_small)"]

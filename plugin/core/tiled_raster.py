@@ -8,7 +8,7 @@ from .encoders import check_views
 from .geometry import polygon_from_ring
 from .raster import RasterError, RasterSource, open_dataset
 from .raster_bands import AUTO, choose_image_spec, parse_band_mapping
-from .scale import choose_scale, scale_warnings
+from .scale import AUTOMATIC, choose_scale, scale_warnings
 from .square_pixels import squared_view, why_not_squared
 from .tiling import extent_pixel_box, window_footprint
 
@@ -244,6 +244,12 @@ def tiling_warnings(source, scale, input_px):
     """Warnings about a tiling (`scale.Scale`) that makes results describe far more than a tile
     should."""
     largest, tile_px = max(source.width, source.height), scale.tile_px
+    if tile_px >= largest and largest > 2 * input_px and _at_finest(scale):
+        return [f"the whole raster ({scale.raster_gsd_m * source.width:.3g} x "
+                f"{scale.raster_gsd_m * source.height:.3g} m) is smaller than one tile at the "
+                f"finest scale this model knows ({scale.tile_ground_m:.3g} m), so it is "
+                "labelled as one tile. A smaller Ground sample distance gives more tiles, but "
+                "at scales the model was not trained on: expect less reliable results"]
     if tile_px >= largest and largest > 2 * input_px:
         gsd = (f"{scale.model_pixel_m:.3g} m a model pixel" if scale.gsd_m
                else "the raster's own pixels")
@@ -252,6 +258,12 @@ def tiling_warnings(source, scale, input_px):
                 f"{gsd}), so every result describes the whole raster: set a smaller Ground "
                 "sample distance (0 = the raster's own pixels) or Tile size for finer results"]
     return []
+
+
+def _at_finest(scale):
+    """True when the automatic scale is already the finest the model knows."""
+    return (scale.how == AUTOMATIC and scale.model_range_m is not None
+            and scale.model_pixel_m <= scale.model_range_m[0] * 1.05)
 
 
 def windows_touching(windows, geotransform, area_wkt):

@@ -34,6 +34,18 @@ def test_a_tile_swallowing_a_large_raster_is_warned_about(wordpiece_model, ortho
     assert open_tiled(chip, wordpiece_model, TileSettings(tile_size=64, gsd_m=5.0)).warnings == []
 
 
+def test_a_raster_smaller_than_the_finest_tile_is_not_sent_out_of_range(repo_root, ortho):
+    """The 2 cm drone photo (25 x 17 m) at the default model's finest scale fits in one 77 m
+    tile: the warning says so without advising a finer scale, which the next run would warn
+    about as outside the model's range."""
+    from terralens.plugin.core import registry
+
+    default = registry.cached_model(str(repo_root / "models" / "terralens-effnet-minilm-v1"))
+    warnings = open_tiled(ortho, default, TileSettings()).warnings
+    assert len(warnings) == 1 and "smaller than one tile at the finest scale" in warnings[0]
+    assert "set a smaller Ground sample distance" not in warnings[0]
+
+
 @pytest.mark.parametrize("size, tile", [((1, 1), 8), ((3, 500), 64), ((30, 50), 241)])
 def test_rasters_too_small_for_their_tiles_are_refused(wordpiece_model, tmp_path, size, tile):
     path = make_tif(tmp_path / "small.tif", [np.ones(size)] * 3)

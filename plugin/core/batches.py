@@ -97,5 +97,6 @@ def announce_tiling(tiled, control, doing, views):
         control.report(0.0, squared_description(tiled.source.squared))
     scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
     turned = f", each in {views} rotations averaged" if views > 1 else ""
-    control.report(0.0, f"{doing} {tiled.windows_total} tiles of {tiled.tile_px} x "
-                        f"{tiled.tile_px} raster pixels{scale}{turned}")
+    tiles = "1 tile" if tiled.windows_total == 1 else f"{tiled.windows_total} tiles"
+    control.report(0.0, f"{doing} {tiles} of {tiled.tile_px} x {tiled.tile_px} raster "
+                        f"pixels{scale}{turned}")

@@ -59,6 +59,11 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
         control.warn("only one label: every tile gets it with score 1 (scores compare the "
                      "labels given); add labels to compare it with")
     tiled = open_tiled(raster_path, model, settings or TileSettings())
+    if location_weight:  # a raster without a CRS fails here, before any tile is encoded
+        location.to_lonlat(location.window_centres(tiled.windows[:1], tiled.source.geotransform),
+                           tiled.source.crs_wkt)
+        control.report(0.0, f"Location prior: each label's score gains {location_weight:g} "
+                            "times its similarity to the tile's place")
     scores = _score_tiles(tiled, model, vectors, location_weight, control, refine)
     refined = scores.refinement.describe() if scores.refinement else None
     record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,

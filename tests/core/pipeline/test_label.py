@@ -136,6 +136,19 @@ def test_model_without_location_encoder_says_so(tiny, raster, tmp_path):
     assert not (tmp_path / "x.gpkg").exists()
 
 
+def test_a_prior_on_a_raster_without_crs_fails_before_any_tile_is_encoded(sensors, tmp_path,
+                                                                         monkeypatch):
+    from terralens.plugin.core import batches
+
+    path = make_tif(tmp_path / "nocrs.tif", [np.ones((64, 64), np.uint8) * 9] * 3, epsg=None)
+    encoded = []
+    monkeypatch.setattr(batches.EncodedBatches, "__iter__", lambda self: encoded.append(1))
+    with pytest.raises(location.LocationError, match="georeferenced raster"):
+        pipeline.label_raster(path, sensors, PLACE_LABELS, tmp_path / "x.gpkg",
+                              TileSettings(tile_size=32, gsd_m=0), location_weight=1.0)
+    assert encoded == [] and not (tmp_path / "x.gpkg").exists()
+
+
 def test_pan_raster_labelled_with_pan_encoder(sensors, tmp_path):
     path = ramp_bands(tmp_path, 1, size=96)
     out = tmp_path / "labels.gpkg"

@@ -48,4 +48,4 @@ def slow_blas_warning(library=None):
             "QGIS loads, instead of OpenBLAS: refinement and searches of large rasters take "
             "many times longer (4,624 tiles refined in 3.9 s instead of 0.2 s). Start QGIS "
             "with OpenBLAS preloaded: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libopenblas.so.0 "
-            "qgis  (the same for qgis_process)")
+            "qgis  (the same for qgis_process.bin)")

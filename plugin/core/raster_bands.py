@@ -114,9 +114,11 @@ def default_bands(dataset, model_bands, band_names=None):
         return [interpretations.index(kind) + 1 for kind in RGB_INTERPRETATIONS]
     if len(data_bands) >= model_bands:
         return data_bands[:model_bands]
+    example = ",".join(str(b) for b in (data_bands * model_bands)[:model_bands])
     raise ValueError(f"the raster has {len(data_bands)} bands and the model takes "
-                     f"{model_bands}: choose a band mapping, e.g. "
-                     f"{','.join(str(b) for b in (data_bands * model_bands)[:model_bands])}")
+                     f"{model_bands}: choose a band mapping, {model_bands} raster band numbers "
+                     f"in Bands (e.g. {example}), or an Image encoder made for "
+                     f"{len(data_bands)} bands (auto picks one when the model has it)")
 
 
 def bands_by_name(dataset, band_names):

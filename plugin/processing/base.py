@@ -128,8 +128,8 @@ class TerraLensAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterNumber.Integer, default_batch, minValue=1, maxValue=1024))
         if views:
             self.add_advanced(QgsProcessingParameterNumber(
-                VIEWS, self.tr("Rotations of each tile averaged (1: fastest; each one more "
-                               "adds one encoding of every tile)"),
+                VIEWS, self.tr("Rotations of each tile averaged (1-4; 1: fastest; each one "
+                               "more adds one encoding of every tile)"),
                 QgsProcessingParameterNumber.Integer, DEFAULT_VIEWS, minValue=1,
                 maxValue=MAX_VIEWS))
 

@@ -35,6 +35,11 @@ RANK_COLOURS = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf"]  # best t
 _alive = []  # QGIS keeps only a pointer to post-processors: keep the Python objects alive
 _layers_of_run = {}  # address of a Processing context -> {"vector"/"raster": layer id}
 UNDEFINED_CRS_NAMES = ("Undefined geographic SRS", "Undefined Cartesian SRS")  # GeoPackage's
+# Raster outputs that repeat what their run's polygons show (the class of each tile, the
+# probability a mask was cut from): shown, the opaque raster hid the imagery under the
+# see-through polygons, so they come unticked. Similarity and change heat-maps stay shown:
+# they cover tiles the ranked polygons leave out.
+HIDDEN_UNDER_POLYGONS = ("classes", "probability")
 
 
 def palette(count):
@@ -204,7 +209,7 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
                 # unless QGIS put it in a group (above the selected layer, or Processing's own
                 # results group, a user setting)
                 place_in_results_group(layer, project)
-            keep_tiles_over_classes(project, sip.unwrapinstance(context), layer)
+            keep_tiles_over_classes(project, sip.unwrapinstance(context), layer, self.style)
         show_record(layer)  # after the name got its number, if it did
 
     def apply(self, layer):
@@ -230,22 +235,22 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-def keep_tiles_over_classes(project, run, layer):
+def keep_tiles_over_classes(project, run, layer, style=None):
     """Put the raster result of a Processing run (`run`: the address of its context) directly
-    under its vector result, unticked. QGIS loads a run's outputs in the order of their file
-    names, above whichever layer is selected, so a class raster could otherwise hide its own
-    labelled tiles."""
+    under its vector result. QGIS loads a run's outputs in the order of their file names, above
+    whichever layer is selected, so a class raster could otherwise hide its own labelled tiles.
+    A raster that says what its polygons say (`HIDDEN_UNDER_POLYGONS`) comes unticked."""
     kind = "vector" if layer.type() == QgsMapLayerType.VectorLayer else "raster"
     outputs = _layers_of_run.setdefault(run, {})
     outputs[kind] = layer.id()
+    if kind == "raster":
+        outputs["raster_style"] = style
     for old in list(_layers_of_run)[:-32]:
         del _layers_of_run[old]
     if "vector" in outputs and "raster" in outputs:
         put_under(project, outputs["raster"], outputs["vector"])
-        # the same labels as pixels: shown, the opaque raster would hide the imagery under the
-        # see-through tiles, so it comes unticked (a tick shows it)
         node = project.layerTreeRoot().findLayer(outputs["raster"])
-        if node is not None:
+        if node is not None and outputs.get("raster_style") in HIDDEN_UNDER_POLYGONS:
             node.setItemVisibilityChecked(False)
 
 

@@ -366,3 +366,23 @@ def test_a_repeated_run_gets_a_number_to_tell_it_apart(tmp_path, ortho, tiny, cl
         "Labels: trees, roofs (ortho_drone_small) 2", "Labels: trees, roofs (ortho_drone_small)"]
     assert [node.layer().metadata().title() for node in group.findLayers()] == [
         "Labels: trees, roofs (ortho_drone_small) 2", "Labels: trees, roofs (ortho_drone_small)"]
+
+
+def test_a_mask_probability_comes_unticked_and_a_search_heatmap_shown(tmp_path, spacenet, tiny,
+                                                                      clean_qgis_state):
+    """The probability a mask was cut from repeats the mask and hid the imagery; a similarity
+    heat-map covers the tiles the ranked polygons leave out, so it stays shown."""
+    import processing
+    from qgis.core import QgsProject
+
+    processing.runAndLoadResults("terralens:promptmask", {
+        "INPUT": spacenet, "PROMPT": "roofs", "MODEL": tiny, "TILE_SIZE": 128, "THRESHOLD": 0.0,
+        "OUTPUT": str(tmp_path / "mask.gpkg"), "PROBABILITY": str(tmp_path / "p.tif")})
+    processing.runAndLoadResults("terralens:textsearch", {
+        "INPUT": [spacenet], "QUERY": "roofs", "K": 3, "MODEL": tiny, "TILE_SIZE": 128,
+        "CACHE_DIR": str(tmp_path / "cache"), "OUTPUT": str(tmp_path / "hits.gpkg"),
+        "HEATMAP": str(tmp_path / "heat.tif")})
+    group = QgsProject.instance().layerTreeRoot().findGroup("TerraLens results")
+    shown = {node.layer().name().split(":")[0]: node.itemVisibilityChecked()
+             for node in group.findLayers()}
+    assert shown == {"Search": True, "Similarity": True, "Mask": True, "Probability": False}

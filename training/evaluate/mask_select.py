@@ -121,7 +121,8 @@ def select(model, data_root, methods):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m training mask-select",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="models/terralens-effnet-minilm-v1")
     parser.add_argument("--data", default=str(DEFAULT_DATA_ROOT))
     parser.add_argument("--candidates", default='{"default": {}, "tiles": {"method": "tiles", '

@@ -27,6 +27,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
 
 from ..core.outputs import read_metadata
+from ..core.pipeline.label_output import class_values_present
 from ..core.record_summary import record_summary
 from .resources import STYLE_DIR
 from .result_layers import place_in_results_group, put_under
@@ -90,11 +91,14 @@ def write_labels_on_tiles(layer, field="label"):
 
 
 def palette_classes(layer):
-    """Paletted class raster with the label names stored in the file."""
+    """Paletted class raster with the label names stored in the file; the legend lists the
+    labels the raster holds (as the labelled tiles' legend does), in the colours of all."""
     classes = read_metadata(layer.source()).get("classes", {})
+    present = class_values_present(layer.source())
     entries = [QgsPalettedRasterRenderer.Class(int(value), colour, name)
                for (value, name), colour in zip(sorted(classes.items(), key=lambda kv: int(kv[0])),
-                                                palette(len(classes)))]
+                                                palette(len(classes)))
+               if int(value) in present]
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, entries))
 
 

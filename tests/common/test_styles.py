@@ -71,6 +71,14 @@ def test_rasters_get_pseudocolour_and_classes_a_palette(qgis_app, tmp_path):
     style_on_load("classes").postProcessLayer(layer, None, None)
     assert layer.renderer().type() == "paletted"
     assert [c.label for c in layer.renderer().classes()] == ["forest", "water"]
+    some = tmp_path / "some.tif"  # a label no tile got is left out, the colours kept
+    write_geotiff(some, np.array([[1, 3], [3, 0]], np.uint8), (0, 1, 0, 2, 0, -1), "",
+                  nodata=0, metadata={"classes": {"1": "forest", "2": "water", "3": "roads"}})
+    layer = QgsRasterLayer(str(some), "some")
+    style_on_load("classes").postProcessLayer(layer, None, None)
+    colours = [c.name() for c in palette(3)]
+    assert [(c.label, c.color.name()) for c in layer.renderer().classes()] == [
+        ("forest", colours[0]), ("roads", colours[2])]
 
 
 def test_mask_legend_shows_the_classes_of_its_own_scores(qgis_app, tmp_path, spacenet,

@@ -47,3 +47,12 @@ def write_class_raster(path, mosaic, labels, crs_wkt, record):
     write_geotiff(path, classes.astype(dtype), mosaic.geotransform, crs_wkt, nodata=0,
                   metadata={**record, "classes": {str(i + 1): n for i, n in enumerate(labels)}},
                   category_names=["no data"] + list(labels))
+
+
+def class_values_present(path):
+    """The class numbers a class raster holds (0, no data, left out)."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(str(path))
+    values = set() if dataset is None else {int(v) for v in np.unique(dataset.ReadAsArray())}
+    return values - {0}

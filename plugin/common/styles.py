@@ -52,16 +52,24 @@ def palette(count):
     return colours
 
 
-def categorise_by_label(layer, labels=None):
+def layer_record(layer):
+    """The TerraLens record in a result layer's file ({} if none); a GeoPackage layer's source
+    is "file.gpkg|layername=labels"."""
+    return read_metadata(layer.source().split("|")[0])
+
+
+def categorise_by_label(layer, labels=None, record=None):
     """One semi-transparent fill colour a label, the label's name written on its tiles.
 
-    Colours follow the order of the labels the user gave (`labels`, or as recorded in the layer;
-    Shapefile and GeoJSON keep no record), as the class raster's do, so a label has the same
-    colour in both; `unknown` is grey.
+    Colours follow the order of the labels the user gave (`labels`, or as recorded in the layer:
+    `record`, read when not given; Shapefile and GeoJSON keep no record), as the class raster's
+    do, so a label has the same colour in both; `unknown` is grey.
     """
     present = {v for v in layer.uniqueValues(layer.fields().indexOf("label")) if v is not None}
-    order = (labels or read_metadata(layer.source()).get("parameters", {}).get("labels")
-             or sorted(present))
+    if not labels:
+        record = layer_record(layer) if record is None else record
+        labels = record.get("parameters", {}).get("labels")
+    order = labels or sorted(present)
     colours = dict(zip(order, palette(len(order))))
     categories = []
     for value in [label for label in order if label in present] + sorted(present - set(order)):
@@ -90,10 +98,12 @@ def write_labels_on_tiles(layer, field="label"):
     layer.setLabelsEnabled(True)
 
 
-def palette_classes(layer):
-    """Paletted class raster with the label names stored in the file; the legend lists the
-    labels the raster holds (as the labelled tiles' legend does), in the colours of all."""
-    classes = read_metadata(layer.source()).get("classes", {})
+def palette_classes(layer, record=None):
+    """Paletted class raster with the label names stored in the file (`record`, read when not
+    given); the legend lists the labels the raster holds (as the labelled tiles' legend does),
+    in the colours of all."""
+    record = layer_record(layer) if record is None else record
+    classes = record.get("classes", {})
     present = class_values_present(layer.source())
     entries = [QgsPalettedRasterRenderer.Class(int(value), colour, name)
                for (value, name), colour in zip(sorted(classes.items(), key=lambda kv: int(kv[0])),
@@ -205,7 +215,8 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         forget_undefined_crs(layer)
-        self.apply(layer)
+        record = layer_record(layer)
+        self.apply(layer, record)
         project = context.project() if context is not None else None
         if project is not None:
             node = project.layerTreeRoot().findLayer(layer.id())
@@ -214,14 +225,14 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
                 # results group, a user setting)
                 place_in_results_group(layer, project)
             keep_tiles_over_classes(project, sip.unwrapinstance(context), layer, self.style)
-        show_record(layer)  # after the name got its number, if it did
+        show_record(layer, record)  # after the name got its number, if it did
 
-    def apply(self, layer):
-        """Set the named style on `layer`."""
+    def apply(self, layer, record=None):
+        """Set the named style on `layer` (`record`: its file's TerraLens record, if read)."""
         if self.style == "labels":
-            categorise_by_label(layer, self.labels)
+            categorise_by_label(layer, self.labels, record)
         elif self.style == "classes":
-            palette_classes(layer)
+            palette_classes(layer, record)
         elif self.style == "heatmap":
             pseudocolour(layer)
         elif self.style == "probability":
@@ -258,10 +269,10 @@ def keep_tiles_over_classes(project, run, layer, style=None):
             node.setItemVisibilityChecked(False)
 
 
-def show_record(layer):
+def show_record(layer, record=None):
     """Put what made a result, and how far to trust it, in its QGIS metadata (the abstract
     shown on the layer's Information page): QGIS does not show the file's own metadata."""
-    record = read_metadata(layer.source().split("|")[0])  # "file.gpkg|layername=labels"
+    record = layer_record(layer) if record is None else record
     if not record:
         return
     metadata = layer.metadata()

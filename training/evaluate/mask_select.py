@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from terralens.plugin.core.atomic import atomic_write_text
+from terralens.plugin.core.outputs import write_geotiff
 
 from .data import DEFAULT_DATA_ROOT, _caption_rows
 from .iou import _percent, mask_on_grid, raster_grid
@@ -77,14 +78,10 @@ def write_mosaic(path, plan, data_root):
         window = np.s_[row * IMAGE_PX:(row + 1) * IMAGE_PX, col * IMAGE_PX:(col + 1) * IMAGE_PX]
         pixels[(slice(None),) + window] = block[:3]
         truth[window] = positive
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), side, side, 3, gdal.GDT_Byte)
-    dataset.SetGeoTransform((500000.0, PIXEL_M, 0.0, 5000000.0, 0.0, -PIXEL_M))
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(EPSG)
-    dataset.SetProjection(srs.ExportToWkt())
-    for band in range(3):
-        dataset.GetRasterBand(band + 1).WriteArray(pixels[band])
-    dataset = None
+    write_geotiff(path, pixels, (500000.0, PIXEL_M, 0.0, 5000000.0, 0.0, -PIXEL_M),
+                  srs.ExportToWkt())
     return truth
 
 

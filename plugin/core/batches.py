@@ -11,7 +11,8 @@ class EncodedBatches:
 
     Tiles are read one batch ahead in a thread while the encoder runs, so reading and
     encoding overlap; at most two batches wait in memory. After the loop, `counts()` says how
-    many tiles there were, how many were encoded and how many were skipped (mostly nodata).
+    many tiles there were, how many were encoded, how many were skipped (nodata, or one value
+    in every band: `tiles_flat`).
     """
 
     def __init__(self, tiled, model, control, dense=False):
@@ -20,12 +21,14 @@ class EncodedBatches:
         self.control = control
         self.dense = dense
         self.tiles_encoded = 0
+        self.tiles_flat = 0
 
     def __iter__(self):
         tiled, encoder, control = self.tiled, self.encoder, self.control
         batches = tiled.source.iter_batches(tiled.tile_px, tiled.overlap_px, encoder.spec.size,
-                                            tiled.settings.batch_size, windows=tiled.windows)
-        read, self.tiles_encoded = 0, 0
+                                            tiled.settings.batch_size, windows=tiled.windows,
+                                            on_flat=self._count_flat)
+        read, self.tiles_encoded, self.tiles_flat = 0, 0, 0
         views = tiled.settings.views if not self.dense else 1
         announce_tiling(tiled, control, "Encoding", views)
         for batch in read_ahead(batches, depth=2):
@@ -40,17 +43,32 @@ class EncodedBatches:
             control.report(read / max(1, tiled.windows_total))  # the bar, not the log
             yield batch.windows, embeddings, dense_maps
         control.check()
-        if not self.tiles_encoded:  # not an error: a batch over many rasters goes on
+        flat, total = self.tiles_flat, tiled.windows_total
+        if flat == total:  # not an error: a batch over many rasters goes on
+            control.warn(f"every tile ({total}) shows one value in every band: there is no "
+                         "detail to recognise (a blank raster, or one filled without a nodata "
+                         "value); the result is empty")
+        elif flat:
+            control.warn(f"{tile_count(flat)} of {total} show one value in every band, with no "
+                         "detail to recognise (often a border filled without a nodata value): "
+                         "skipped like nodata")
+        if not self.tiles_encoded and flat < total:
             control.warn(f"no tile has enough valid pixels (all {tiled.windows_total} are "
-                         "nodata, or have less valid area than the threshold): the result is "
-                         "empty; check the raster's nodata value or lower the valid-area "
-                         "threshold")
+                         "nodata, show one value, or have less valid area than the threshold): "
+                         "the result is empty; check the raster's nodata value or lower the "
+                         "valid-area threshold")
 
     def counts(self):
-        """{"tiles_total", "tiles_encoded", "tiles_skipped"} of the pass so far."""
+        """{"tiles_total", "tiles_encoded", "tiles_skipped", "tiles_flat"} of the pass so far
+        (skipped tiles include the flat ones)."""
         total = self.tiled.windows_total
         return {"tiles_total": total, "tiles_encoded": self.tiles_encoded,
-                "tiles_skipped": total - self.tiles_encoded}
+                "tiles_skipped": total - self.tiles_encoded,
+                "tiles_flat": self.tiles_flat}
+
+    def _count_flat(self, window):
+        """Called by the reader (its thread) for each tile of one value it skips."""
+        self.tiles_flat += 1
 
 
 def read_ahead(iterable, depth=2):
@@ -97,6 +115,10 @@ def announce_tiling(tiled, control, doing, views):
         control.report(0.0, squared_description(tiled.source.squared))
     scale = f" ({tiled.scale.describe()})" if tiled.scale is not None else ""
     turned = f", each in {views} rotations averaged" if views > 1 else ""
-    tiles = "1 tile" if tiled.windows_total == 1 else f"{tiled.windows_total} tiles"
-    control.report(0.0, f"{doing} {tiles} of {tiled.tile_px} x {tiled.tile_px} raster "
-                        f"pixels{scale}{turned}")
+    size = f"{tiled.tile_px} x {tiled.tile_px} raster pixels"
+    control.report(0.0, f"{doing} {tile_count(tiled.windows_total)} of {size}{scale}{turned}")
+
+
+def tile_count(count):
+    """A count of tiles in words: 1 tile, 5 tiles."""
+    return "1 tile" if count == 1 else f"{count} tiles"

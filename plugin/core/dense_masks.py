@@ -182,8 +182,8 @@ def empty_reason(probability, threshold, rule):
     """Why a mask is empty, in words a GIS user can act on (None when it is not)."""
     finite = probability[np.isfinite(probability)]
     if finite.size == 0:
-        return ("no tile of the raster was scored: check the extent, the area, nodata and the "
-                "valid-fraction setting")
+        return ("no tile of the raster was scored: check the extent, the area, nodata (tiles of "
+                "one value count as nodata) and the valid-fraction setting")
     if (finite >= threshold).any():
         return None
     return (f"no location reached the {rule} (the highest probability is {finite.max():.3f}): "

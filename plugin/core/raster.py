@@ -31,6 +31,12 @@ RESAMPLE = {"nearest": gdal.GRIORA_NearestNeighbour, "average": gdal.GRIORA_Aver
             "bilinear": gdal.GRIORA_Bilinear}
 
 
+# A tile whose every band spans at most one 8-bit step (on the model's 0-1 scale) shows no
+# detail: its label would be a guess. Such tiles are mostly borders filled with one value
+# and no nodata flag (black collars of mosaics), so they are skipped like nodata.
+FLAT_SPREAD = 1.0 / 255.0
+
+
 class RasterError(ValueError):
     """A raster cannot be read as asked; the message says what to change."""
 
@@ -69,6 +75,7 @@ class RasterSource:
             divided by 255, other types get a per-band 2nd-98th percentile stretch measured
             once on a decimated read of at most 1024 x 1024 valid pixels.
         valid_fraction: tiles with a smaller share of valid pixels are skipped.
+        skip_flat: skip tiles that show one value in every band (see `FLAT_SPREAD`).
         model_bands: how many bands the model takes.
         band_names: the model's band names, matched against band descriptions for the default
             mapping (e.g. Sentinel-2 "B4").
@@ -82,11 +89,12 @@ class RasterSource:
     """
 
     def __init__(self, path, bands=None, value_range=None, valid_fraction=0.5, model_bands=3,
-                 band_names=None, dataset=None, area=None, squared=None):
+                 band_names=None, dataset=None, area=None, squared=None, skip_flat=False):
         if not 0.0 <= float(valid_fraction) <= 1.0:
             raise RasterError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
         self.path = str(path)
         self.valid_fraction = float(valid_fraction)
+        self.skip_flat = bool(skip_flat)
         self._ds = dataset or _open_dataset(self.path)
         self.squared = squared
         ds = self._ds
@@ -163,7 +171,7 @@ class RasterSource:
         return len(self.windows(tile_px, overlap_px, extent))
 
     def iter_batches(self, tile_px, overlap_px, out_size, batch_size, extent=None, resample=None,
-                     windows=None):
+                     windows=None, on_flat=None):
         """Yield `TileBatch`es of at most `batch_size` tiles, resampled to `out_size` pixels.
 
         Reads one window at a time, so memory stays bounded whatever the raster's size. Tiles
@@ -180,6 +188,10 @@ class RasterSource:
             tiles_read += 1
             tile, _, fraction = self.read(window, out_size, resample)
             if fraction <= 0.0 or fraction < self.valid_fraction:
+                continue
+            if self.skip_flat and is_flat(tile):
+                if on_flat is not None:
+                    on_flat(window)
                 continue
             tiles.append(window)
             pixels.append(tile)
@@ -382,6 +394,16 @@ def _resample_alg(resample, tile_px, out_size):
     if resample not in RESAMPLE:
         raise RasterError(f"resample must be one of {sorted(RESAMPLE)}, got {resample!r}")
     return RESAMPLE[resample]
+
+
+def is_flat(pixels):
+    """True when every band of a tile (C, S, S) in [0, 1] spans at most `FLAT_SPREAD`.
+
+    Invalid pixels hold their band's mean of the valid ones (`read`), so they never widen
+    the span: this looks at the valid pixels alone.
+    """
+    spans = pixels.max(axis=(1, 2)) - pixels.min(axis=(1, 2))
+    return bool((spans <= FLAT_SPREAD).all())
 
 
 def _fill_invalid(pixels, valid):

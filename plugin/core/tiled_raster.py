@@ -44,6 +44,8 @@ class TileSettings:
             +2.0 and +1.3 with 1, 5 and 16 examples a class; 4 views gained no more than 0.3
             (`python -m training fewshot-select`). Prompt masks use one view (their dense maps
             are not rotated).
+        skip_flat: skip tiles that show one value in every band, like nodata (no detail to
+            recognise; mostly borders filled without a nodata flag). See `raster.FLAT_SPREAD`.
     """
 
     tile_size: int = None
@@ -57,6 +59,7 @@ class TileSettings:
     area_wkt: str = None
     encoder: str = None
     views: int = DEFAULT_VIEWS
+    skip_flat: bool = True
 
     def resolved(self, bundle, spec=None):
         """A copy with the bundle's defaults filled in, checked; `gsd_m` stays None when it is
@@ -74,14 +77,16 @@ class TileSettings:
         return TileSettings(tile_size, gsd_m, float(self.overlap),
                             parse_band_mapping(self.bands), self.value_range,
                             self.valid_fraction, max(1, int(self.batch_size)), self.extent,
-                            self.area_wkt, self.encoder or AUTO, check_views(self.views))
+                            self.area_wkt, self.encoder or AUTO, check_views(self.views),
+                            bool(self.skip_flat))
 
     def describe(self):
         """Plain dict for provenance records and cache keys."""
         return {"tile_size": self.tile_size, "gsd_m": self.gsd_m, "overlap": self.overlap,
                 "bands": self.bands, "value_range": self.value_range,
                 "valid_fraction": self.valid_fraction, "extent": self.extent,
-                "area_wkt": self.area_wkt, "encoder": self.encoder, "views": self.views}
+                "area_wkt": self.area_wkt, "encoder": self.encoder, "views": self.views,
+                "skip_flat": self.skip_flat}
 
 
 def preferred_gsd(bundle, spec=None):
@@ -117,7 +122,7 @@ def open_tiled(path, model, settings):
     dataset, squared = squared_view(dataset)
     options = {"bands": settings.bands, "valid_fraction": settings.valid_fraction,
                "model_bands": len(spec.bands), "band_names": spec.bands, "dataset": dataset,
-               "squared": squared}
+               "squared": squared, "skip_flat": settings.skip_flat}
     area = None
     if settings.extent is not None:  # sizes only: a given value range reads no pixel
         whole = RasterSource(path, value_range=(0.0, 1.0), **options)

@@ -24,7 +24,7 @@ from ..common.result_layers import result_name
 from ..core import dense_masks, pipeline
 from ..core.labels import parse_labels
 from .base import LOCATION_WEIGHT, TerraLensAlgorithm, comma_list
-from .label_parameters import LabelParameters, label_counts_text
+from .label_parameters import LabelParameters, label_counts_text, skipped_why
 
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
@@ -88,7 +88,7 @@ class ZeroShotLabel(LabelParameters, TerraLensAlgorithm):
             refine=self.parameterAsBoolean(parameters, self.REFINE, context))
         refined = summary["refinement"]
         feedback.pushInfo(f"{summary['tiles_encoded']} tiles labelled, "
-                          f"{summary['tiles_skipped']} skipped (nodata); "
+                          f"{summary['tiles_skipped']} skipped ({skipped_why(summary)}); "
                           + (f"refinement changed {refined['changed_tiles']} of them; "
                              if refined and refined["ran"] else
                              "not refined (fewer than 2 tiles or labels); " if refined

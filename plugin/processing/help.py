@@ -31,7 +31,9 @@ It costs one pass of the model per rotation; 1 is fastest. Prompt masks use one.
 ones tagged red/green/blue) are used, or give <b>Bands</b> as <code>4,3,2</code> (Sentinel-2 true
 colour). 8-bit values are used as they are; 16-bit and float rasters get a 2-98 % stretch
 unless you give a <b>value range</b> such as <code>0,3000</code>. Tiles with less valid area than
-the threshold (nodata, outside the raster) are skipped. An <b>extent</b> or a <b>polygon
+the threshold (nodata, outside the raster) are skipped, and so are tiles of one value in every
+band (nothing to recognise; often a border filled without a nodata value): the log counts
+them. An <b>extent</b> or a <b>polygon
 layer</b> limits the work to an area (only its pixels are read, and the stretch is measured
 there). Complex (SAR) rasters are read as their amplitude; a raster without georeferencing is
 worked on in pixel coordinates, as QGIS shows it. A raster needs at least 8 pixels and an eighth

@@ -20,6 +20,12 @@ def label_counts_text(counts):
     return ", ".join(f"{label} {count}" for label, count in ranked) or "none"
 
 
+def skipped_why(summary):
+    """"nodata" or "nodata or one value: 4": why the run's skipped tiles were left out."""
+    flat = summary.get("tiles_flat") or 0
+    return f"nodata or one value: {flat} of one value" if flat else "nodata"
+
+
 class LabelParameters:
     """Mixin for TerraLensAlgorithm subclasses that write labelled tiles."""
 

@@ -30,7 +30,8 @@ def test_counts_come_from_the_pass_and_the_raster_is_left_alone(tmp_path, model)
     before = vars(tiled).copy()
     batches = EncodedBatches(tiled, model, RunControl())
     sizes = [len(windows) for windows, embeddings, dense in batches]
-    assert batches.counts() == {"tiles_total": 8, "tiles_encoded": 4, "tiles_skipped": 4}
+    assert batches.counts() == {"tiles_total": 8, "tiles_encoded": 4, "tiles_skipped": 4,
+                                "tiles_flat": 0}
     assert sum(sizes) == 4 and max(sizes) <= 3
     assert vars(tiled) == before
 
@@ -84,3 +85,36 @@ def test_a_raster_without_a_usable_tile_is_warned_about(tmp_path, model):
     assert list(batches) == [] and batches.counts()["tiles_encoded"] == 0
     empty = [w for w in control.warnings if "no tile has enough valid pixels" in w]
     assert len(empty) == 1  # (the other: 16 px tiles enlarged to the tiny model's 64)
+
+
+def collared_raster(path, value=0):
+    """96 x 32 px, 3 bands, no nodata value: the right two thirds are one value (a filled
+    border). The tiles at column 32 touch the image: enlarging reads a sliver of it."""
+    data = np.random.default_rng(2).integers(1, 255, (3, 32, 96)).astype(np.uint8)
+    data[:, :, 32:] = value
+    return make_tif(path, list(data))
+
+
+def test_tiles_of_one_value_are_skipped_like_nodata_and_counted(tmp_path, model):
+    warnings = []
+    tiled = open_tiled(collared_raster(tmp_path / "collar.tif"), model,
+                       TileSettings(tile_size=16, gsd_m=0))
+    batches = EncodedBatches(tiled, model, RunControl(warning=warnings.append))
+    assert {w.col for windows, _, _ in batches for w in windows} == {0, 16, 32}
+    assert batches.counts() == {"tiles_total": 12, "tiles_encoded": 6, "tiles_skipped": 6,
+                                "tiles_flat": 6}
+    assert any(w.startswith("6 tiles of 12 show one value in every band") for w in warnings)
+    kept = open_tiled(collared_raster(tmp_path / "collar.tif"), model,
+                      TileSettings(tile_size=16, gsd_m=0, skip_flat=False))
+    assert sum(len(windows) for windows, _, _ in EncodedBatches(kept, model, RunControl())) == 12
+
+
+def test_a_raster_of_one_value_says_so_once(tmp_path, model):
+    warnings = []
+    path = make_tif(tmp_path / "blank.tif", [np.full((32, 64), 7, np.uint8)] * 3)
+    tiled = open_tiled(path, model, TileSettings(tile_size=16, gsd_m=0))
+    batches = EncodedBatches(tiled, model, RunControl(warning=warnings.append))
+    assert list(batches) == []
+    assert batches.counts()["tiles_flat"] == 8
+    about = [w for w in warnings if "one value" in w or "valid" in w]
+    assert len(about) == 1 and about[0].startswith("every tile (8) shows one value")

@@ -11,6 +11,7 @@ from terralens.plugin.core.raster import (
     RasterError,
     RasterSource,
     TileBatch,
+    is_flat,
     read_window,
     tile_px_for_gsd,
 )
@@ -120,6 +121,25 @@ def test_nodata_tiles_are_skipped_and_holes_filled(tmp_path):
         assert {w.col for b in all_batches(strict, 16, 0, 16, 100) for w in b.windows} == {48}
     with RasterSource(path, valid_fraction=0.0) as lax:  # empty tiles are never scored
         assert {w.col for b in all_batches(lax, 16, 0, 16, 100) for w in b.windows} == {32, 48}
+
+
+def test_tiles_of_one_value_are_skipped_only_when_asked(tmp_path):
+    """One 8-bit step is still one value; a flat valid part beside nodata is flat too."""
+    data = np.random.default_rng(0).integers(10, 250, (32, 64)).astype(np.uint8)
+    data[:, 32:48] = 90  # one value, no nodata flag
+    data[:, 48:] = 91 + np.arange(16)[None, :] % 2  # two neighbouring values: no detail either
+    data[:8, 16:32] = 0  # nodata next to one value
+    data[8:, 16:32] = 200
+    path = make_tif(tmp_path / "flat.tif", [data], dtype=gdal.GDT_Byte, nodata=0)
+    flat = []
+    with RasterSource(path, valid_fraction=0.25, skip_flat=True) as source:
+        kept = [w.col for b in source.iter_batches(16, 0, 16, 100, on_flat=flat.append)
+                for w in b.windows]
+    assert kept == [0, 0] and sorted({w.col for w in flat}) == [16, 32, 48]
+    with RasterSource(path, valid_fraction=0.25) as source:  # off by default at this level
+        assert len([w for b in all_batches(source, 16, 0, 16, 100) for w in b.windows]) == 8
+    assert is_flat(np.full((3, 4, 4), 0.5, np.float32))
+    assert not is_flat(np.array([[[0.5, 0.5 + 2 / 255]]], np.float32))
 
 
 def test_alpha_band_marks_nodata(tmp_path):

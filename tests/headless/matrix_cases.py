@@ -71,7 +71,11 @@ RASTER_CASES = [
                          note="complex (SAR) data: the amplitude |z| is read, and averaged "
                               "after |z| when tiles shrink",
                          fixed="GDAL read the real part")],
-    *on_all("constant", tiles=4),
+    *on_all("constant", tiles=0, check="warns_flat",
+            note="one value everywhere: every tile is skipped like nodata, an empty result and "
+                 "a warning that says why",
+            fixed="every tile was labelled, indexed and masked as if it held an image (the "
+                  "default model masked 85 % of a grey raster as `building`)"),
     *on_all("all_nodata", tiles=0, check="warns_empty", note=NODATA_NOTE,
             fixed="buildindex and textsearch failed with 'cannot reshape array of size 0'; "
                   "promptmask at threshold 0 outlined the whole nodata raster; no warning"),

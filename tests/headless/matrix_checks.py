@@ -17,6 +17,7 @@ FIELDS = {"zeroshotlabel": {"label", "score"}, "textsearch": {"rank", "score", "
           "promptmask": {"prompt", "mean_score", "area"}}
 SPECIAL_LABELS = ["forest, dense", "water 🌊", 'car\'s "roof"']
 EMPTY_WARNING = "no tile has enough valid pixels"
+FLAT_WARNING = "shows one value in every band: there is no detail to recognise"
 
 
 def judge(case, run, inputs):
@@ -162,6 +163,10 @@ def check_warns_empty(case, run, raster):
     assert EMPTY_WARNING in run.output, "no warning about the empty result"
 
 
+def check_warns_flat(case, run, raster):
+    assert FLAT_WARNING in run.output, "no warning about a raster of one value"
+
+
 def output_layer(run, key="OUTPUT"):
     """(dataset, its first layer): the dataset must outlive the layer (GDAL's Python rule)."""
     dataset = ogr.Open(run.results[key])
@@ -226,7 +231,8 @@ def check_raster_output(case, run, raster):
 CHECKS = {"zeroshotlabel": check_labels, "buildindex": check_index, "textsearch": check_search,
           "promptmask": check_mask}
 EXTRA = {"amplitude": check_amplitude, "encoder_s2": check_encoder_s2,
-         "warns_empty": check_warns_empty, "pixel_coordinates": check_no_crs,
+         "warns_empty": check_warns_empty, "warns_flat": check_warns_flat,
+         "pixel_coordinates": check_no_crs,
          "rotated": check_rotated, "fast": check_fast, "one_label": check_one_label,
          "class_raster": check_class_raster, "special_labels": check_special_labels,
          "long_text": check_long_text, "raster_output": check_raster_output}

@@ -73,8 +73,10 @@ def make_rasters(folder):
     return rasters
 
 
-def huge_vrt(folder, side=40000):
-    """A 40000 x 40000 px VRT (2 m pixels) made by stretching one small GeoTIFF over it."""
+def huge_vrt(folder, side=40000, detail_at=(20000, 19904)):
+    """A 40000 x 40000 px VRT (2 m pixels) made by stretching one small GeoTIFF over it, with
+    the same GeoTIFF at its own pixels at column, row `detail_at` (where the vrt_40000 case's
+    extent lies: stretched 300 times, the rest shows one value a tile and is skipped)."""
     small = write_raster(Path(folder) / "vrt_source.tif", as_type(pattern(3), "UInt16"))
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
@@ -84,6 +86,11 @@ def huge_vrt(folder, side=40000):
       <SourceFilename relativeToVRT="0">{small}</SourceFilename><SourceBand>{b}</SourceBand>
       <SrcRect xOff="0" yOff="0" xSize="{WIDTH}" ySize="{HEIGHT}"/>
       <DstRect xOff="0" yOff="0" xSize="{side}" ySize="{side}"/>
+    </SimpleSource>
+    <SimpleSource>
+      <SourceFilename relativeToVRT="0">{small}</SourceFilename><SourceBand>{b}</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="{WIDTH}" ySize="{HEIGHT}"/>
+      <DstRect xOff="{detail_at[0]}" yOff="{detail_at[1]}" xSize="{WIDTH}" ySize="{HEIGHT}"/>
     </SimpleSource>
   </VRTRasterBand>""" for b in (1, 2, 3))
     text = (f'<VRTDataset rasterXSize="{side}" rasterYSize="{side}">\n'

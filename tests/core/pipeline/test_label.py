@@ -37,6 +37,7 @@ def test_label_raster_writes_ranked_labels_and_class_raster(tmp_path, ortho, wor
     band = class_dataset.GetRasterBand(1)
     band.GetMetadata()  # GDAL 3.6's GeoTIFF driver reads the .aux.xml sidecar lazily
     assert band.GetCategoryNames()[1:] == ["forest", "river", "parking lot", "houses"]
+    assert band.GetDescription() == "best label"
     assert set(np.unique(band.ReadAsArray())) <= {0, 1, 2, 3, 4}
     # 1243 x 841 pixels in cells of 16: the class raster ends on the raster's edges all the same
     assert raster_bounds(classes) == pytest.approx(raster_bounds(ortho), abs=1e-6)
@@ -207,3 +208,27 @@ def test_a_single_label_is_warned_about(tmp_path, spacenet, wordpiece_model):
     _, _, rows = features(tmp_path / "one.gpkg")
     assert rows and all(row["score"] == pytest.approx(1.0) for row in rows)
     assert any("only one label" in warning for warning in control.warnings)
+
+
+def test_a_filled_border_is_skipped_not_labelled(tmp_path, shared_data, wordpiece_model):
+    """Four real UC Merced scenes inside a black border without a nodata flag (a mosaic's
+    collar): the border tiles are left out like nodata, the scenes labelled; kept on request."""
+    from PIL import Image
+
+    canvas = np.zeros((3, 512, 512), np.uint8)
+    for number, name in enumerate(["forest", "denseresidential", "agricultural", "river"]):
+        scene = Image.open(shared_data / "ucm" / "images" / name / f"{name}07.webp")
+        row, col = divmod(number, 2)
+        canvas[:, 128 + row * 128:256 + row * 128, 128 + col * 128:256 + col * 128] = (
+            np.asarray(scene.convert("RGB").resize((128, 128))).transpose(2, 0, 1))
+    path = make_tif(tmp_path / "collar.tif", list(canvas), dtype=gdal.GDT_Byte)
+    settings = TileSettings(tile_size=128, gsd_m=0)
+    warnings = []
+    summary = pipeline.label_raster(path, wordpiece_model, LABELS, tmp_path / "l.gpkg", settings,
+                                    control=RunControl(warning=warnings.append))
+    assert (summary["tiles_total"], summary["tiles_encoded"], summary["tiles_flat"]) == (16, 4, 12)
+    assert any(w.startswith("12 tiles of 16 show one value") for w in warnings)
+    assert read_metadata(tmp_path / "l.gpkg")["tiling"]["skip_flat"] is True
+    kept = pipeline.label_raster(path, wordpiece_model, LABELS, tmp_path / "k.gpkg",
+                                 TileSettings(tile_size=128, gsd_m=0, skip_flat=False))
+    assert kept["tiles_encoded"] == 16 and kept["tiles_flat"] == 0

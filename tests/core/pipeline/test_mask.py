@@ -46,6 +46,7 @@ def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, s
     assert (summary["polygons"] > 0) == bool((values >= summary["threshold"]).any())
     record = json.loads(dataset.GetMetadataItem(METADATA_KEY))
     assert record["parameters"]["method"] == "dense"
+    assert dataset.GetRasterBand(1).GetDescription() == "probability of 'building'"
     assert record["parameters"]["threshold"] == pytest.approx(summary["threshold"])
     assert record["tiling"]["overlap"] == pytest.approx(0.75)
     # specks under a quarter of a score cell (32 of the 128 px tile a side) are merged away
@@ -65,25 +66,47 @@ def test_default_mask_is_dense_with_an_automatic_threshold_on_record(tmp_path, s
 
 
 def test_a_prompt_that_never_wins_is_warned_about(tmp_path, repo_root, wordpiece_model):
-    """A uniform grey raster: Otsu still cuts the map in two; the log says when the prompt
-    never beats an even split with its background words (the default model's `airplane`, 0.03
-    there against 1/7), and not otherwise (the tiny model scores `building` high)."""
+    """A grey raster with faint noise: Otsu still cuts the map in two; the log says when the
+    prompt never beats an even split with its background words (the default model's
+    `airplane`, 0.08 there against 1/7), and not otherwise (the tiny model scores `building`
+    high)."""
     from terralens.plugin.core import registry
 
     default = registry.cached_model(str(repo_root / "models" / "terralens-effnet-minilm-v1"))
-    path = make_tif(tmp_path / "grey.tif", [np.full((256, 256), 120)] * 3)
+    rng = np.random.default_rng(0)
+    path = make_tif(tmp_path / "grey.tif", [120 + rng.integers(0, 3, (256, 256))] * 3,
+                    dtype=gdal.GDT_Byte)
     for model, tile_size, prompt in ((default, None, "airplane"),
                                      (wordpiece_model, 64, "building")):
         warnings, prob = [], tmp_path / f"p{tile_size}.tif"
         summary = pipeline.prompt_mask(path, model, prompt, tmp_path / f"m{tile_size}.gpkg",
                                        TileSettings(tile_size=tile_size), probability_path=prob,
                                        control=RunControl(warning=warnings.append))
+        assert summary["tiles_flat"] == 0  # 3 grey levels are detail enough
         record = json.loads(gdal.Open(str(prob)).GetMetadataItem(METADATA_KEY))
         even = 1.0 / (1 + len(record["parameters"]["background"]))
         below = bool(np.nanmax(gdal.Open(str(prob)).ReadAsArray()) < even)
         assert below == (model is default)
         assert any("never scores above an even split" in w for w in warnings) == below
         assert summary["threshold_rule"].startswith("automatic")
+
+
+def test_a_blank_raster_gets_no_mask_and_says_why(tmp_path, repo_root):
+    """One value everywhere (the default model scored `building` up to 0.42 there and masked
+    85 % of it): every tile is skipped like nodata, the mask is empty and the log says why."""
+    from terralens.plugin.core import registry
+
+    default = registry.cached_model(str(repo_root / "models" / "terralens-effnet-minilm-v1"))
+    path = make_tif(tmp_path / "blank.tif", [np.full((256, 256), 120)] * 3)
+    warnings, prob = [], tmp_path / "p.tif"
+    summary = pipeline.prompt_mask(path, default, "building", tmp_path / "m.gpkg",
+                                   TileSettings(), probability_path=prob,
+                                   control=RunControl(warning=warnings.append))
+    assert summary["polygons"] == 0 and summary["tiles_encoded"] == 0
+    assert summary["tiles_flat"] == summary["tiles_total"] > 0
+    assert "one value" in summary["empty_reason"]
+    assert any(w.startswith("every tile") and "one value in every band" in w for w in warnings)
+    assert np.isnan(gdal.Open(str(prob)).ReadAsArray()).all()
 
 
 def test_dense_mask_leaves_nodata_out(tmp_path, wordpiece_model):

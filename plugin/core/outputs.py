@@ -125,10 +125,12 @@ def _sidecars(tmp, path):
 
 
 def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None,
-                  category_names=None):
+                  category_names=None, band_description=None):
     """Write a (rows, cols) or (bands, rows, cols) array as a tiled, compressed GeoTIFF.
 
-    `category_names` (value 0, 1, ... in order) label a class raster's values in QGIS.
+    `category_names` (value 0, 1, ... in order) label a class raster's values in QGIS;
+    `band_description` says what the values are (QGIS shows it in the legend and band lists:
+    "Band 1: probability of 'water'").
     """
     if Path(path).suffix.lower() not in RASTER_SUFFIXES:
         raise ValueError(f"cannot write {Path(path).name}: raster outputs are GeoTIFF files, "
@@ -158,6 +160,8 @@ def write_geotiff(path, array, geotransform, crs_wkt, nodata=None, metadata=None
             if nodata is not None:
                 band.SetNoDataValue(nodata)
             band.WriteArray(array[number])
+            if band_description:
+                band.SetDescription(str(band_description))
             if category_names:  # kept in a .aux.xml sidecar, which QGIS reads
                 band.SetCategoryNames(list(category_names))
         band = dataset = None  # close: flushes the file and writes the sidecar

@@ -120,7 +120,8 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
     _write_changes(out_path, first, windows, scores, cut, named, record)
     if heatmap_path:
         heat = TileIndex(embeddings[0], windows, first.geotransform, first.crs_wkt, record)
-        write_heatmap(heatmap_path, heat, scores, "change (1 - cosine)")
+        write_heatmap(heatmap_path, heat, scores, "change (1 - cosine)",
+                      "change score (1 - cosine)")
     return {"output": str(out_path), "heatmap": heatmap_path, "tiles_compared": len(scores),
             "tiles_changed": int((scores > cut).sum()), "threshold": cut,
             "threshold_rule": record["threshold_rule"], "warped": not same_grid,

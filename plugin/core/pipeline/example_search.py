@@ -71,7 +71,8 @@ def search_by_example(indexes, model, examples, examples_crs_wkt=None, words=(),
             "word_weight": word_weight, "example_tiles_ranked": bool(keep_examples)})
     if heatmap_path:
         write_heatmap(heatmap_path, indexes[0],
-                      indexes[0].scores(query, negatives, negative_weight), description)
+                      indexes[0].scores(query, negatives, negative_weight), description,
+                      f"score {description}")
     return {"hits": results, "examples": len(located), "outside": outside,
             "example_tiles": sum(len(tiles) for _number, tiles in located)}
 

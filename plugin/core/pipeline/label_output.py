@@ -46,7 +46,7 @@ def write_class_raster(path, mosaic, labels, crs_wkt, record):
     dtype = np.uint8 if len(labels) <= 255 else np.uint16
     write_geotiff(path, classes.astype(dtype), mosaic.geotransform, crs_wkt, nodata=0,
                   metadata={**record, "classes": {str(i + 1): n for i, n in enumerate(labels)}},
-                  category_names=["no data"] + list(labels))
+                  category_names=["no data"] + list(labels), band_description="best label")
 
 
 def class_values_present(path):

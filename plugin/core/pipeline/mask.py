@@ -103,7 +103,8 @@ def prompt_mask(raster_path, model, prompt, out_path, settings=None, threshold=N
                 probability_map, geotransform = back_to_raster_grid(
                     probability_map, geotransform, source.squared)
             write_geotiff(probability_path, probability_map, geotransform, source.crs_wkt,
-                          nodata=float("nan"), metadata=record)
+                          nodata=float("nan"), metadata=record,
+                          band_description=f"probability of {prompt!r}")
     return {"output": str(out_path), "probability_raster": probability_path,
             "polygons": len(polygons), "threshold": value, "threshold_rule": rule,
             "empty_reason": reason, **batches.counts()}

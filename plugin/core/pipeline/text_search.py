@@ -122,8 +122,9 @@ def write_search_results(out_path, indexes, results, query, negatives, crs_wkt, 
                         "raster": raster})
 
 
-def write_heatmap(path, index, scores, query):
-    """A float32 GeoTIFF of tile scores averaged over overlaps (NaN where no tile)."""
+def write_heatmap(path, index, scores, query, band_description=None):
+    """A float32 GeoTIFF of tile scores averaged over overlaps (NaN where no tile); its band
+    is described as `band_description` (default: "score of '<query>'")."""
     raster = index.provenance.get("raster", {})
     tiling = index.provenance.get("tiling", {})
     mosaic = Mosaic(raster["width"], raster["height"], index.geotransform, max_side=2048,
@@ -131,5 +132,6 @@ def write_heatmap(path, index, scores, query):
     for tile, score in enumerate(scores):
         mosaic.add(index.window(tile), score)
     write_geotiff(path, mosaic.result(), mosaic.geotransform, index.crs_wkt,
-                  nodata=float("nan"), metadata={**index.provenance, "query": query})
+                  nodata=float("nan"), metadata={**index.provenance, "query": query},
+                  band_description=band_description or f"score of {query!r}")
     return path

@@ -66,8 +66,10 @@ def test_the_replaced_scenes_of_the_demo_pair_are_found(demo_pair, default_model
         assert row["transition"] == expected
     assert any(" -> " in row["transition"] for row in rows)
     assert {row["label_before"] for row in rows} <= set(UCM_LABELS.split(", "))
-    values = gdal.Open(str(heat)).ReadAsArray()
+    heat_ds = gdal.Open(str(heat))
+    values = heat_ds.ReadAsArray()
     assert np.nanmax(values) == pytest.approx(max(scores.values()), abs=0.05)
+    assert heat_ds.GetRasterBand(1).GetDescription() == "change score (1 - cosine)"
     record = read_metadata(out)
     assert record["after_raster"]["path"] == str(after), "the user's raster, not the warped one"
     assert record["after_raster"]["resampled_onto_before_grid"].endswith(".vrt")

@@ -46,8 +46,10 @@ def test_one_example_ranks_the_other_tiles_by_likeness(atlanta, clip_model, tmp_
     assert [r["rank"] for r in rows] == list(range(1, 11))
     assert rows[0]["query"] == "like 1 example"
     assert layer.GetSpatialRef().GetAuthorityCode(None) == "32616"
-    values = gdal.Open(str(heat)).ReadAsArray()
+    heat_ds = gdal.Open(str(heat))
+    values = heat_ds.ReadAsArray()
     assert np.nanmax(values) == pytest.approx(1.0, abs=0.02), "the example is on the heat-map"
+    assert heat_ds.GetRasterBand(1).GetDescription() == "score like 1 example"
 
 
 def test_examples_kept_and_averaged(atlanta, clip_model):

@@ -30,6 +30,8 @@ def test_search_writes_ranked_tiles_and_heatmap(tmp_path, spacenet, ortho, clip_
     assert record["tiling"][0]["tiling"]["views"] == 3 and "scale" in record["tiling"][0]
     heat_ds = gdal.Open(str(heat))
     values = heat_ds.ReadAsArray()
+    # QGIS lists the band as "Band 1: score of 'houses with pools'"
+    assert heat_ds.GetRasterBand(1).GetDescription() == "score of 'houses with pools'"
     # 900 pixels in cells of 16: the heat-map ends on the raster's edges all the same
     assert raster_bounds(heat) == pytest.approx(raster_bounds(spacenet), abs=1e-6)
     assert np.isfinite(values).mean() > 0.9

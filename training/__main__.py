@@ -23,6 +23,8 @@ VERBS = {
                        "how the few-shot classifier was chosen (AID validation only)"),
     "mask-select": ("evaluate.mask_select", ".venv",
                     "how prompt-mask defaults are chosen (validation sets only)"),
+    "score-select": ("evaluate.calibration", ".venv",
+                     "how refined label scores are calibrated (AID validation)"),
     "encoder-select": ("evaluate.encoder_select", ".venv",
                        "whether a new image encoder replaces the default (AID validation)"),
     "wiseft": ("wiseft.wiseft", ".venv-train",

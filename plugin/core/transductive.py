@@ -29,6 +29,12 @@ helped when most labels were absent but collapsed clusters (up to -14 points) on
 synthetic clusters. Known cost: labels that occur on a few stray tiles only can still take
 tiles from present ones (-2 points on AID when 22 of 30 labels were absent). Under 2 tiles or
 2 labels nothing is refined.
+
+The assignments come out far surer than they are right (on UC Merced a mean best score of 90 %
+for 59 % right), so the scores a user reads are softened by a temperature at the end,
+z <- softmax(log z / T), which changes no label and no runner-up order. T = 2.5 is the
+maximum-likelihood temperature of refined zero-shot labels of AID validation images, rounded
+(`python -m training score-select`).
 """
 
 import time
@@ -53,6 +59,7 @@ class RefineSettings:
     prior_power: float = 1.0  # lambda: weight of the text prior
     divisor: float = 50.0  # c: the Gaussian term is divided by it
     exact_graph_limit: int = EXACT_LIMIT
+    score_temperature: float = 2.5  # T: the scores' softening (1: as optimised)
 
     def describe(self):
         """The settings as a JSON-ready dict (for output metadata)."""
@@ -107,10 +114,28 @@ def refine(embeddings, probabilities, settings=None, known=None):
     alive = np.bincount(best, minlength=label_count) > 0
     embeddings = _working_copy(embeddings)
     graph = knn_graph(embeddings, settings.neighbours, settings.exact_graph_limit)
-    z = _optimise(embeddings, prior, best, alive, graph, settings, known)
+    z = soften(_optimise(embeddings, prior, best, alive, graph, settings, known),
+               settings.score_temperature)
     changed = int(np.count_nonzero(np.argmax(z, axis=1) != inductive))
     return Refinement(z, True, changed, int((~alive).sum()), graph.exact,
                       time.perf_counter() - started)
+
+
+def soften(probabilities, temperature):
+    """Rows of `probabilities` raised to 1 / `temperature` and renormalised: softmax(log p / T).
+
+    Zeros stay zero (dropped labels, the other labels of a known tile); order within a row is
+    kept, so no best label changes.
+    """
+    if temperature <= 0:
+        raise ValueError(f"the score temperature must be above 0, got {temperature}")
+    if temperature == 1.0:
+        return probabilities
+    logs = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny)) / np.float32(temperature)
+    logs -= logs.max(axis=1, keepdims=True)
+    softened = np.exp(logs, out=logs)
+    softened[probabilities <= 0] = 0.0
+    return (softened / softened.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)
 
 
 def _known_labels(known, tiles, label_count):

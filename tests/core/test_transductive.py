@@ -122,3 +122,23 @@ def test_known_labels_are_checked():
         transductive.refine(tiles, prior, known=np.zeros(5, int))
     with pytest.raises(ValueError, match="-1 or 0 to 1"):
         transductive.refine(tiles, prior, known=np.full(6, 2))
+
+
+def test_scores_are_softened_without_changing_any_label():
+    tiles, texts, _ = clustered(600, 6, 32, spread=0.6, text_noise=2.5, seed=1)
+    inductive = label_probabilities(tiles, texts, 10.0)
+    raw = transductive.refine(tiles, inductive,
+                              transductive.RefineSettings(score_temperature=1.0)).probabilities
+    soft = transductive.refine(tiles, inductive)
+    assert soft.describe()["ran"] and transductive.RefineSettings().score_temperature == 2.5
+    top3 = [np.argsort(-p, axis=1, kind="stable")[:, :3] for p in (soft.probabilities, raw)]
+    np.testing.assert_array_equal(top3[0], top3[1])  # best label and runners-up
+    assert soft.probabilities.max(axis=1).mean() < raw.max(axis=1).mean()
+    np.testing.assert_allclose(soft.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    # p ** (1 / T), renormalised; zeros stay zero
+    rows = np.array([[0.64, 0.36, 0.0], [1.0, 0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(transductive.soften(rows, 2.0),
+                               [[0.8 / 1.4, 0.6 / 1.4, 0.0], [1.0, 0.0, 0.0]], atol=1e-6)
+    assert transductive.soften(rows, 1.0) is rows
+    with pytest.raises(ValueError, match="above 0"):
+        transductive.soften(rows, 0.0)

@@ -10,6 +10,7 @@ through `terralens.plugin.core.encoders.load_model`. The protocol is /work/share
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -109,13 +110,20 @@ def refined_accuracy(images, class_embeddings, logit_scale, folder, settings):
     """As the plugin does: probabilities from float32 embeddings, refinement on float16 ones."""
     inductive = label_probabilities(images, class_embeddings, logit_scale)
     refinement = refine(images.astype(np.float16), inductive, settings)
+    as_optimised = refine(images.astype(np.float16), inductive,
+                          replace(settings, score_temperature=1.0)).probabilities
     refined = eval_tasks.accuracy_report(np.argmax(refinement.probabilities, axis=1),
                                          folder.labels, folder.class_names)
     before = eval_tasks.accuracy_report(np.argmax(inductive, axis=1), folder.labels,
                                         folder.class_names)
     return {"top1": refined["top1"], "inductive_top1": before["top1"],
             "gain": refined["top1"] - before["top1"], "per_class": refined["per_class"],
-            "refinement": refinement.describe()}
+            "refinement": refinement.describe(),
+            "scores": {"inductive": eval_tasks.score_figures(inductive, folder.labels),
+                       "refined": eval_tasks.score_figures(refinement.probabilities,
+                                                           folder.labels),
+                       "refined_before_softening": eval_tasks.score_figures(as_optimised,
+                                                                            folder.labels)}}
 
 
 def knn(embedder, folders):

@@ -1,4 +1,5 @@
-"""Evaluation maths on embeddings and masks: recall@k, zero-shot and kNN accuracy, IoU (numpy only).
+"""Evaluation maths on embeddings and masks: recall@k, zero-shot and kNN accuracy, score
+calibration, IoU (numpy only).
 
 Scores are percentages in [0, 100]. Recall@k is the expected value when tied scores are
 ordered at random: identical captions of different images (common in UCM-Captions) then
@@ -9,6 +10,7 @@ import numpy as np
 
 RECALL_KS = (1, 5, 10)
 CHUNK_ROWS = 1024
+CALIBRATION_BINS = 10
 
 
 def rank_counts(similarity, relevant):
@@ -111,6 +113,29 @@ def accuracy_report(predicted, labels, class_names):
     per_class = {name: float(100.0 * correct[labels == number].mean())
                  for number, name in enumerate(class_names) if (labels == number).any()}
     return {"top1": float(100.0 * correct.mean()), "per_class": per_class}
+
+
+def expected_calibration_error(probabilities, labels, bins=CALIBRATION_BINS):
+    """ECE in percent: |accuracy - mean best score| over equal-width score bins, weighted."""
+    probabilities = np.asarray(probabilities, np.float64)
+    best = probabilities.max(axis=1)
+    right = np.argmax(probabilities, axis=1) == np.asarray(labels)
+    which = np.clip(np.ceil(best * bins).astype(int) - 1, 0, bins - 1)
+    gap = 0.0
+    for number in range(bins):
+        members = which == number
+        if members.any():
+            gap += members.mean() * abs(right[members].mean() - best[members].mean())
+    return 100.0 * float(gap)
+
+
+def score_figures(probabilities, labels):
+    """{"top1", "mean_score", "ece"} in percent, rounded to 2 decimals."""
+    probabilities = np.asarray(probabilities)
+    right = np.argmax(probabilities, axis=1) == np.asarray(labels)
+    return {"top1": round(100.0 * float(right.mean()), 2),
+            "mean_score": round(100.0 * float(probabilities.max(axis=1).mean()), 2),
+            "ece": round(expected_calibration_error(probabilities, labels), 2)}
 
 
 def zero_shot_predictions(image_embeddings, class_embeddings):

@@ -156,6 +156,11 @@ def test_command_on_a_few_real_images(shared_data, repo_root, tmp_path, capsys):
         assert refined["refinement"]["ran"] and refined["gain"] == pytest.approx(
             refined["top1"] - refined["inductive_top1"], abs=0.02)
         scores += [refined["top1"], refined["prompt_ensemble"]["top1"]]
+        figures = refined["scores"]  # calibration: softening changes no label, only scores
+        assert figures["refined"]["top1"] == figures["refined_before_softening"]["top1"]
+        assert figures["refined"]["mean_score"] <= figures["refined_before_softening"][
+            "mean_score"]
+        assert figures["inductive"]["top1"] == pytest.approx(refined["inductive_top1"], abs=0.01)
     assert tasks["retrieval"]["ucm_captions_test"]["split"] == "test"
     assert tasks["retrieval"]["ucm_captions_test"]["images"] == 42
     for result in (tasks["retrieval"][name] for name in ("rsicd_aid_test", "ucm_captions",

@@ -76,9 +76,11 @@ label a line (both together are merged).</li>
 <li><b>Top labels kept</b>: how many labels a tile keeps (1-3 are written as fields).</li>
 <li><b>Minimum score</b>: tiles whose best score is lower get the label <code>unknown</code>.
 Scores are the model's probabilities among <i>your</i> labels; they sum to 1 over the labels.
-With refinement on (the default) they are the refined probabilities, which are mostly near 0
-or 1: a minimum score sorts out far fewer tiles than with refinement off, so turn refinement
-off when you want to mark unsure tiles.</li>
+With refinement on (the default) they are the refined probabilities, softened so that they
+come closer to the share of tiles labelled right. On two held-out scene collections (UC Merced,
+RSSCN7) the mean best score was 72 and 82 % for 59 and 72 % of tiles right (65 and 83 % for 50
+and 68 % right without refinement): on classes the model never trained on, scores still claim
+more than they deliver, so read them as a ranking of how sure the model is.</li>
 <li><b>Refine labels with the whole raster</b> (on by default): after every tile has been seen,
 the labels are refined together. Tiles that look alike usually share a label, so a tile whose
 own scores are unsure takes the label that its look-alikes in the raster point to; each tile's

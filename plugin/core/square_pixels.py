@@ -23,7 +23,7 @@ SQUARED_ABOVE = 1.05
 # nothing the raster shows is lost), or "mean", the geometric mean (as many pixels as before;
 # one axis enlarged, the other shrunk). "finer" was chosen on AID validation mosaics warped to
 # longitude / latitude at 45 and 60 N: 63.1 % of cells right against 55.4 for "mean" and 60.4
-# for square tiles of degrees (`tools/square_pixels_select.py`, README "Scale").
+# for square tiles of degrees (`tools/square_pixels_select.py`, docs/measurements.md "Scale").
 FINER, MEAN = "finer", "mean"
 SQUARE_SIDE = FINER
 # "finer" multiplies the pixels to read by the long side over the short one: 2 at 60 degrees

@@ -10,8 +10,11 @@ assignments far surer than they are right, so the plugin softens them by a tempe
 (`transductive.RefineSettings.score_temperature`). It was chosen here, on the validation set
 of `fewshot-select` (the RSICD-on-AID test split: 1,027 images, 30 scene classes the model
 never trained on as images), at the plugin's default 3 rotations a tile: the temperature of
-largest likelihood for the refined zero-shot labels, rounded to one decimal. Labels from
-examples refined the same way are reported as a check, not used to choose. UC Merced and
+largest likelihood for the refined zero-shot labels, rounded to one decimal. Reported as
+checks, not used to choose: the same with poor label words (half of the class names swapped
+among classes, or noised, as `fewshot-select` degrades them), where the best temperature is
+higher, and labels from examples refined the same way. The value is the lowest of them, so it
+brings every case closer to scores that mean what they say and overshoots none. UC Merced and
 RSSCN7 are never read here; the evaluator reports their figures (`--tasks transductive`).
 """
 
@@ -32,6 +35,7 @@ from .data import DEFAULT_DATA_ROOT, class_phrase, image_reader, read_scene_clas
 from .embed import DEFAULT_CACHE_DIR, Embedder, EmbeddingCache
 from .evaluate import TEMPLATE
 from .fewshot import SEEDS, draw
+from .fewshot_select import text_variants
 from .tasks import CALIBRATION_BINS, score_figures
 
 TEMPERATURES = np.round(np.geomspace(0.25, 10.0, 321), 4)
@@ -79,6 +83,21 @@ def example_check(images, labels, class_names, text, temperature):
     return results
 
 
+def poor_words_check(images, labels, text, logit_scale, temperature):
+    """Refined zero-shot scores with degraded class names: before and after softening."""
+    results = {}
+    for name, variant in text_variants(text).items():
+        if variant is None or name == "class names":
+            continue
+        inductive = label_probabilities(images.astype(np.float32), variant, logit_scale)
+        refined = transductive.refine(images, inductive, unsoftened()).probabilities
+        results[name] = {"as_optimised": score_figures(refined, labels),
+                         "softened": score_figures(transductive.soften(refined, temperature),
+                                                   labels),
+                         "best_temperature_here": best_temperature(refined, labels)}
+    return results
+
+
 def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR,
            views=DEFAULT_VIEWS):
     """The refined scores' temperature on AID validation images, with its figures."""
@@ -102,6 +121,8 @@ def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR,
                           "chosen_temperature": chosen,
                           "refined_softened": score_figures(
                               transductive.soften(refined, chosen), labels)},
+            "poor_words_check": poor_words_check(images, labels, text,
+                                                 model.bundle.logit_scale, chosen),
             "labels_from_examples_check": example_check(images, labels, folder.class_names,
                                                         text, chosen),
             "shipped_temperature": transductive.RefineSettings().score_temperature}

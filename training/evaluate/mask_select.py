@@ -13,8 +13,8 @@ Two validation sets:
    with a fixed seed. The model was trained on these images, so the set can rank mask methods
    (which it was not trained for) but gives no held-out figure.
 
-The mosaics were first built by a one-off script (figures in docs/measurements.md, "Prompt masks"); this
-module rebuilds the set from its description, so its figures differ from those.
+The mosaics were first built by a one-off script (figures in docs/measurements.md, "Prompt
+masks"); this module rebuilds the set from its description, so its figures differ from those.
 """
 
 import argparse

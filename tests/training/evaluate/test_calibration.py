@@ -49,3 +49,6 @@ def test_score_select_on_a_tiny_bundle(shared_data, repo_root, tmp_path, capsys)
     softened, optimised = zero_shot["refined_softened"], zero_shot["refined_as_optimised"]
     assert softened["top1"] == optimised["top1"]
     assert set(chosen["labels_from_examples_check"]) == {"1_a_class", "5_a_class"}
+    assert set(chosen["poor_words_check"]) == {"half swapped", "noised"}
+    for check in chosen["poor_words_check"].values():
+        assert check["softened"]["top1"] == check["as_optimised"]["top1"]

@@ -1,11 +1,11 @@
 """Prompt masks of the default model on real rasters: SpaceNet IoU, large prompts, determinism.
 
-Figures measured once with the defaults fixed beforehand (docs/measurements.md, "Prompt masks"): SpaceNet
-Atlanta `building` IoU 8.54 (dense, automatic threshold) against 7.68 (tiles, 0.5) with the
-default model's version 1; with version 1.1 9.06 against 11.67 (9.45 since specks are merged
-away), so the dense method no longer beats the old one there and the SpaceNet test keeps only
-its floor; the defaults stay because they win on the validation sets where they were chosen,
-which the Sentinel-2 test checks.
+Figures measured once with the defaults fixed beforehand (docs/measurements.md, "Prompt
+masks"): SpaceNet Atlanta `building` IoU 8.54 (dense, automatic threshold) against 7.68 (tiles,
+0.5) with the default model's version 1; with version 1.1 9.06 against 11.67 (9.45 since
+specks are merged away), so the dense method no longer beats the old one there and the
+SpaceNet test keeps only its floor; the defaults stay because they win on the validation sets
+where they were chosen, which the Sentinel-2 test checks.
 """
 
 import numpy as np

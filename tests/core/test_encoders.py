@@ -9,7 +9,7 @@ import pytest
 from terralens.plugin.core import encoders
 from terralens.plugin.core.bundle import BundleError
 from terralens.plugin.core.encoders import load_model
-from terralens.plugin.core.onnx_session import l2_normalise
+from terralens.plugin.core.onnx_session import l2_normalise, open_session
 
 BUNDLES = ["tiny-wordpiece", "tiny-clip"]
 TEXTS = ["a forest", "a parking lot beside a river", "an airport with planes", "the sea"]
@@ -263,3 +263,10 @@ def test_a_bad_embedding_map_is_named(wordpiece_copy, problem):
     message = "lacks map.npy" if problem == "missing" else r"map\.npy of image encoder 'rgb'"
     with pytest.raises(BundleError, match=message):
         load_model(wordpiece_copy)
+
+
+def test_sessions_do_not_busy_wait(repo_root):
+    """The tile reader shares the cores with the encoder (see `open_session`)."""
+    session = open_session(repo_root / "tests" / "data" / "tiny-wordpiece" / "image.onnx")
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -9,6 +9,7 @@ the set's class names in plain words, the model's own prompt template.
 
     .venv/bin/python tools/scale_bench.py [--sets ucm,rsscn7] [--out .cache/scale-bench]
     .venv/bin/python tools/scale_bench.py --sets aid-val --validation   # choosing the rule
+    .venv/bin/python tools/scale_bench.py --bundle runs/new/bundle      # another model
 
 Prints JSON: per set and resolution the default's accuracy, scale and tile size, every grid
 value's accuracy, the best of them and the gap. `--validation` labels the AID validation
@@ -45,11 +46,12 @@ def class_labels(truth):
     return sorted({row["label"] for row in truth})
 
 
-def label_mosaic(qgis, raster, labels, out, gsd=None):
-    """Run zeroshotlabel (default parameters unless `gsd`); return (seconds, log)."""
+def label_mosaic(qgis, raster, labels, out, gsd=None, model=()):
+    """Run zeroshotlabel (default parameters unless `gsd`; `model`: ["MODEL=<bundle>"] or
+    nothing for the default model); return (seconds, log)."""
     args = ["run", "terralens:zeroshotlabel", "--", f"INPUT={raster}",
             f"LABELS={','.join(labels)}", f"OUTPUT={out}",
-            f"CLASS_RASTER={Path(out).with_suffix('.tif')}"]
+            f"CLASS_RASTER={Path(out).with_suffix('.tif')}", *model]
     if gsd is not None:
         args.append(f"GSD={gsd:g}")
     start = time.perf_counter()
@@ -102,27 +104,27 @@ def grid_for(resolution_m, grid=GRID_M):
     return [g for g in grid if resolution_m / g <= MAX_GRID_UPSAMPLING]
 
 
-def default_run(qgis, raster, work, truth):
+def default_run(qgis, raster, work, truth, model=()):
     """Accuracy, scale and seconds of the run with default parameters."""
     out = Path(work) / f"{raster.stem}_default.gpkg"
-    seconds, _ = label_mosaic(qgis, raster, class_labels(truth), out)
+    seconds, _ = label_mosaic(qgis, raster, class_labels(truth), out, model=model)
     scale = scale_record(out)
     return {"accuracy": round(accuracy(truth, out), 1), "gsd_m": scale.get("gsd_m"),
             "tile_px": scale.get("tile_px"), "tile_ground_m": scale.get("tile_ground_m"),
             "upsampling": scale.get("upsampling"), "seconds": round(seconds, 1)}
 
 
-def bench_mosaic(qgis, raster, work, gsds, with_default=True):
+def bench_mosaic(qgis, raster, work, gsds, with_default=True, model=()):
     """Default run and a run per GSD of one mosaic: accuracies, the default's scale, seconds."""
     truth = read_truth(raster.with_name(raster.stem + "_truth.csv"))
     labels = class_labels(truth)
     result = {"cells": len(truth), "labels": len(labels), "grid": {}}
     if with_default:
-        result["default"] = default_run(qgis, raster, work, truth)
+        result["default"] = default_run(qgis, raster, work, truth, model)
         print(f"  {raster.stem} default: {result['default']}", file=sys.stderr, flush=True)
     for gsd in gsds:
         out = Path(work) / f"{raster.stem}_{gsd:g}.gpkg"
-        seconds, _ = label_mosaic(qgis, raster, labels, out, gsd)
+        seconds, _ = label_mosaic(qgis, raster, labels, out, gsd, model)
         result["grid"][f"{gsd:g}"] = round(accuracy(truth, out), 1)
         print(f"  {raster.stem} GSD {gsd:g} m: {result['grid'][f'{gsd:g}']} % "
               f"({seconds:.0f} s)", file=sys.stderr, flush=True)
@@ -134,19 +136,21 @@ def bench_mosaic(qgis, raster, work, gsds, with_default=True):
     return result
 
 
-def run(sets, out_dir=OUT, validation=False, grid=None, resolutions=None):
+def run(sets, out_dir=OUT, validation=False, grid=None, resolutions=None, bundle=None):
     """The benchmark (or the validation) as a dict, mosaics built into `out_dir` if missing.
 
     `grid` replaces the grid of ground sample distances (every value run, no default run);
-    `resolutions` keeps only those mosaics (metres).
+    `resolutions` keeps only those mosaics (metres); `bundle` labels with that model bundle
+    instead of the default model.
     """
+    model = [f"MODEL={Path(bundle).resolve()}"] if bundle else []
     paths = ensure_mosaics(sets, out_dir)
     if resolutions:
         paths = {key: path for key, path in paths.items() if key[1] in resolutions}
     report = {"protocol": __doc__.split("\n\n")[1].replace("\n", " "),
               "grid_m": list(GRID_M) if not validation else None,
               "validation_upsampling": list(VALIDATION_UPSAMPLING) if validation else None,
-              "results": {}}
+              "bundle": str(bundle) if bundle else "the default model", "results": {}}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="terralens-scale-") as work:
         qgis = QgisProcess(Path(work) / "home", ROOT)
@@ -157,7 +161,7 @@ def run(sets, out_dir=OUT, validation=False, grid=None, resolutions=None):
             else:
                 gsds = list(grid) if grid else grid_for(resolution)
             result = bench_mosaic(qgis, raster, work, gsds,
-                                  with_default=not (validation or grid))
+                                  with_default=not (validation or grid), model=model)
             report["results"].setdefault(name, {})[f"{resolution:g}m"] = result
     report["seconds"] = round(time.perf_counter() - start, 1)
     return report
@@ -174,9 +178,10 @@ def main(argv=None):
                                        "of the grid (no default run), e.g. 0.6 for the old "
                                        "fixed default")
     parser.add_argument("--resolutions", help="comma list of mosaic resolutions (m) to run")
+    parser.add_argument("--bundle", help="model bundle folder (default: the default model)")
     args = parser.parse_args(argv)
     print(json.dumps(run(args.sets.split(","), args.out, args.validation, _numbers(args.grid),
-                         _numbers(args.resolutions)), indent=2))
+                         _numbers(args.resolutions), args.bundle), indent=2))
 
 
 def _numbers(text):

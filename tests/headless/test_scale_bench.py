@@ -93,3 +93,24 @@ def test_the_grid_skips_values_that_blow_pixels_up_more_than_8_times(tools):
     _, bench = tools
     assert bench.grid_for(2) == list(bench.GRID_M)
     assert bench.grid_for(30) == [5.0, 10.0, 20.0, 40.0]
+
+
+def test_another_bundle_is_passed_to_every_run(tools, tmp_path):
+    """`--bundle`: the default run and each grid run name the model; without it none does."""
+    _, bench = tools
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def run_json(self, *args):
+            self.calls.append(args)
+            return {}
+
+    qgis = Recorder()
+    bench.label_mosaic(qgis, tmp_path / "m.tif", ["a", "b"], tmp_path / "o.gpkg", 5.0,
+                       ["MODEL=/models/new"])
+    bench.label_mosaic(qgis, tmp_path / "m.tif", ["a", "b"], tmp_path / "p.gpkg")
+    with_model, without = qgis.calls
+    assert "MODEL=/models/new" in with_model and "GSD=5" in with_model
+    assert not any(arg.startswith("MODEL=") for arg in without)

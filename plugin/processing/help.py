@@ -262,8 +262,8 @@ changed says so: <code>forest -&gt; houses</code>.</li>
 the scene's scores (the scores below the threshold, their median plus 6 robust standard
 deviations, that is 6 x 1.4826 times their median absolute deviation, repeated from Otsu's cut
 until stable, and never below 0.05) are marked changed, whether few or half of the tiles
-changed. Tiles that nodata covers differently in the two rasters are not compared (the log
-says how many).</li>
+changed. Tiles that nodata covers differently in the two rasters, or that one raster lacks
+(nodata there, or one value in every band), are not compared (the log says how many).</li>
 </ul>
 <h3>Outputs</h3>
 <p>A polygon layer, one square a tile compared, with <code>change</code> (1 - cosine),

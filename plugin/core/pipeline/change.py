@@ -88,6 +88,11 @@ def detect_changes(before_path, after_path, model, out_path, heatmap_path=None, 
     if not len(rows_before):
         raise ValueError("no tile has valid pixels in both rasters: their overlap is nodata "
                          "in one of them (or smaller than half a tile)")
+    one_only = len(first.windows) + len(second.windows) - 2 * paired
+    if one_only:
+        control.warn(f"{one_only} tiles were not compared: only one of the rasters has a "
+                     "usable tile there (the other is nodata there, or shows one value in "
+                     "every band)")
     same_cover = same_nodata(open_tiled(before_path, model, before_settings).source,
                              open_tiled(after_grid, model, after_settings).source,
                              first.windows[rows_before], control)

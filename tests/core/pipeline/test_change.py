@@ -189,6 +189,29 @@ def test_tiles_cut_by_nodata_in_one_date_only_are_not_compared(demo_pair, defaul
                for w in warnings), "the half-covered tiles of the third column"
 
 
+def test_tiles_of_one_value_in_one_date_are_not_compared_and_said(demo_pair, default_model,
+                                                                  tmp_path):
+    """The same mosaic as after, its two right scene columns filled with black and no nodata
+    flag (a border of one value): those tiles are skipped in that date, not compared, and the
+    log says how many."""
+    before, _, _ = demo_pair
+    after = str(tmp_path / "after_black.tif")
+    gdal.Translate(after, before)
+    dataset = gdal.Open(after, gdal.GA_Update)
+    kept = 3 * 256  # raster pixels: three scene columns of 256 px
+    for number in range(1, dataset.RasterCount + 1):
+        dataset.GetRasterBand(number).WriteArray(
+            np.zeros((dataset.RasterYSize, dataset.RasterXSize - kept), np.uint8), kept, 0)
+    dataset = None
+    warnings = []
+    summary = detect_changes(before, after, default_model, tmp_path / "c.gpkg",
+                             cache_dir=tmp_path / "cache", threshold=0.05,
+                             control=RunControl(warning=warnings.append))
+    assert summary["tiles_compared"] == 15 and summary["tiles_changed"] == 0
+    assert any(w.startswith("10 tiles were not compared: only one of the rasters") for w in
+               warnings)
+
+
 def test_cancel_writes_nothing(demo_pair, default_model, tmp_path):
     before, after, _ = demo_pair
     control = RunControl(is_cancelled=lambda: True)

@@ -119,7 +119,8 @@ def locate_examples(indexes, geometries, crs_wkt=None):
 
     Returns:
         one entry an example: (index number, int64 tile numbers), or None when it lies on no
-        tile of any index (outside, on skipped nodata tiles, or where no CRS can place it).
+        tile of any index (outside, on skipped nodata or one-value tiles, or where no CRS can
+        place it).
 
     Raises:
         ValueError: a geometry is empty, unreadable or neither points nor polygons.

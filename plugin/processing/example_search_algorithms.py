@@ -104,5 +104,5 @@ class SearchByExample(TextSearch):
         if found["outside"]:
             feedback.pushWarning(
                 f"{len(found['outside'])} of {given} examples lie on no tile of the rasters "
-                "(outside them, on nodata, or in a CRS that cannot be placed there) and were "
-                "not used")
+                "(outside them, on nodata or tiles of one value, or in a CRS that cannot be "
+                "placed there) and were not used")

@@ -49,7 +49,8 @@ def test_points_in_lon_lat_find_tiles_like_theirs(tmp_path, spacenet, tiny, atla
     assert not centres & examples_at, "the example tiles are not among the results"
     assert any("2 of 3 examples used (2 tiles)" in text for text in feedback.infos)
     assert feedback.warnings == ["1 of 3 examples lie on no tile of the rasters (outside them, "
-                                 "on nodata, or in a CRS that cannot be placed there) and were "
+                                 "on nodata or tiles of one value, or in a CRS that cannot be "
+                                 "placed there) and were "
                                  "not used"]
     record = read_metadata(result["OUTPUT"])
     assert record["examples"] == 2 and record["words"] == ["roofs"]

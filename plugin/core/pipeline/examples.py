@@ -210,7 +210,8 @@ def _training_tiles(example_indexes, examples, control):
     outside = [n for n, found in zip(labelled, located) if found is None]
     if len(outside) == len(labelled):
         raise ValueError(f"none of the {len(labelled)} examples lies on a tile of the rasters "
-                         "(outside them, on nodata, or in a CRS that cannot be placed there): "
+                         "(outside them, on nodata or tiles of one value, or in a CRS that "
+                         "cannot be placed there): "
                          "draw the examples on the rasters you label or name the rasters they "
                          "lie on")
     if outside:

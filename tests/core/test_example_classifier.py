@@ -124,6 +124,27 @@ def test_logistic_regression_is_cross_validated_by_example():
     assert report["validated"] == 20 and report["accuracy"] == 100.0
 
 
+def test_logistic_scores_are_calibrated_on_the_examples_own_cross_validation():
+    """Overlapping classes, 8 examples a class (the folds' fits hold 7 and must still be the
+    logistic regression): the temperature read from the examples makes the scores of new
+    tiles more likely than the raw ones, and changes no label."""
+    points, labels, _ = clusters(208, classes=4, spread=1.2, seed=3)
+    support = np.concatenate([np.flatnonzero(labels == c)[:8] for c in range(4)])
+    rest = np.setdiff1d(np.arange(len(labels)), support)
+    names = ["a", "b", "c", "d"]
+    model = ec.fit(points[support], labels[support], names)
+    raw = ec.fit(points[support], labels[support], names,
+                 settings=ec.ClassifierSettings(calibrate=False))
+    assert model.method == raw.method == ec.LOGISTIC and raw.score_temperature == 1.0
+    assert model.score_temperature != 1.0
+    assert model.describe()["score_temperature"] == round(model.score_temperature, 3)
+    np.testing.assert_array_equal(model.probabilities(points[rest]).argmax(1),
+                                  raw.probabilities(points[rest]).argmax(1))
+    likelihood = [ec.log_likelihood(np.log(m.probabilities(points[rest])), labels[rest])
+                  for m in (model, raw)]
+    assert likelihood[0] > likelihood[1]
+
+
 def test_fitting_is_deterministic():
     points, labels, centres = clusters(9, seed=10)
     first = ec.fit(points, labels, list("abc"), text=centres)

@@ -11,6 +11,7 @@ import numpy as np
 from terralens.plugin.core import example_classifier, transductive
 
 from .data import class_phrase
+from .tasks import score_figures
 
 SHOTS = (1, 5, 16)
 SEEDS = (0, 1, 2, 3, 4)
@@ -50,7 +51,7 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
     """
     images = np.asarray(images, np.float16)
     labels = np.asarray(labels)
-    scores, methods = [], set()
+    scores, methods, scored, truth = [], set(), [], []
     for seed in seeds:
         support = draw(labels, k, seed)
         rest = np.setdiff1d(np.arange(len(labels)), support)
@@ -62,15 +63,18 @@ def kshot_accuracy(images, labels, class_names, k, seeds=SEEDS, text=None, setti
             if keep_examples:
                 known[support] = labels[support]
             probabilities = transductive.refine(images, model.probabilities(images),
-                                                refine_settings, known).probabilities
-            predicted = np.argmax(probabilities[rest], axis=1)
+                                                refine_settings, known).probabilities[rest]
         else:
-            predicted = np.argmax(model.logits(images[rest]), axis=1)
+            probabilities = model.probabilities(images[rest])
+        predicted = np.argmax(probabilities, axis=1)
         scores.append(100.0 * float(np.mean(predicted == labels[rest])))
         methods.add(model.method)
+        scored.append(probabilities)
+        truth.append(labels[rest])
     return {"top1": float(np.mean(scores)), "std": float(np.std(scores)),
             "min": float(np.min(scores)), "max": float(np.max(scores)), "per_seed": scores,
-            "method": "/".join(sorted(methods))}
+            "method": "/".join(sorted(methods)),
+            "scores": score_figures(np.concatenate(scored), np.concatenate(truth))}
 
 
 def few_shot_report(images, labels, class_names, text, shots=SHOTS, seeds=SEEDS,

@@ -247,6 +247,7 @@ def test_kshot_draws_fixed_examples_and_scores_the_rest():
     for variant in report:
         assert report[variant]["1"]["top1"] == 100.0
         assert len(report[variant]["1"]["per_seed"]) == 2
+        assert report[variant]["1"]["scores"]["top1"] == 100.0  # scores of all seeds pooled
         assert "skipped" in report[variant]["16"]  # 10 images a class: none left to score
 
 

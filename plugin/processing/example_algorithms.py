@@ -137,9 +137,13 @@ def log_summary(feedback, summary):
     """The examples used, the classifier and the leave-one-out accuracy per class."""
     counts, validation = summary["examples"], summary["validation"]
     classifier = summary["classifier"]
+    temperature = classifier.get("score_temperature", 1.0)
+    scaled = (f", scores scaled by 1/{temperature:.2f} to fit the examples" if temperature != 1.0
+              else "")
     feedback.pushInfo(f"{counts['used']} of {counts['given']} examples used ({counts['tiles']} "
                       f"tiles); classes: {', '.join(summary['classes'])}; classifier: "
-                      f"{classifier['method']}, text weight {classifier['text_weight']:.1f}")
+                      f"{classifier['method']}, text weight {classifier['text_weight']:.1f}"
+                      f"{scaled}")
     accuracy = validation["accuracy"]
     feedback.pushInfo(f"Accuracy of the examples, {validation['method']}: "
                       + (f"{accuracy:.1f} % of {validation['validated']} examples"

@@ -159,3 +159,24 @@ def test_refinement_is_on_by_default_and_can_be_turned_off(tmp_path, spacenet, t
     record = read_metadata(plain["OUTPUT"])
     assert record["parameters"]["refine"] is False and record["refinement"] == []
     assert plain["REFINED_TILES"] == 0
+
+
+def test_the_log_says_when_scores_were_scaled_to_fit_the_examples():
+    from terralens.plugin.processing.example_algorithms import log_summary
+
+    summary = {"examples": {"used": 40, "given": 40, "tiles": 40}, "classes": ["a", "b"],
+               "classifier": {"method": "logistic regression", "text_weight": 18.5,
+                              "score_temperature": 0.42},
+               "validation": {"method": "10-fold cross-validation", "accuracy": 95.0,
+                              "validated": 40, "per_class": {}},
+               "refinement": [], "refinement_skipped": "logistic regression", "tiles": 9,
+               "label_counts": {"a": 5, "b": 4}}
+    log = Log()
+    log_summary(log, summary)
+    assert log.texts("info")[0].endswith(
+        "classifier: logistic regression, text weight 18.5, scores scaled by 1/0.42 to fit the "
+        "examples")
+    summary["classifier"]["score_temperature"] = 1.0
+    log = Log()
+    log_summary(log, summary)
+    assert log.texts("info")[0].endswith("text weight 18.5")

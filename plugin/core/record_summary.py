@@ -22,12 +22,18 @@ def record_summary(record):
                      f"used, {examples.get('outside', 0)} outside the rasters.")
     classifier = _part(record, "classifier")
     if classifier.get("method"):
+        temperature = classifier.get("score_temperature", 1.0)
+        scaled = (f"; scores scaled by 1/{temperature:.3g} to fit the examples"
+                  if temperature != 1.0 else "")
         lines.append(f"Classifier: {classifier['method']}, text weight "
-                     f"{classifier.get('text_weight', 0):.3g}.")
+                     f"{classifier.get('text_weight', 0):.3g}{scaled}.")
     refinement = _part(record, "refinement")
     if refinement.get("ran"):
+        softened = _part(_part(record, "parameters"), "refine").get("score_temperature")
         lines.append(f"Labels refined with all tiles together: {refinement.get('changed_tiles')} "
-                     "changed.")
+                     "changed" + (f"; scores softened by a temperature of {softened:g} (they "
+                                  "still claim more than they deliver on new classes)."
+                                  if softened and softened != 1.0 else "."))
     lines.append(f"The full record is in the file's metadata, key {METADATA_KEY} (for example "
                  "ogrinfo -so FILE LAYER, or gdalinfo FILE).")
     return "\n".join(lines)

@@ -30,3 +30,15 @@ def test_parts_that_other_jobs_keep_as_numbers_are_left_out():
     record = {"model_id": "m1", "examples": 3, "scale": None, "validation": "none"}
     assert record_summary(record).splitlines()[0] == "Made by TerraLens with the model m1."
     assert len(record_summary(record).splitlines()) == 2
+
+
+def test_summary_says_how_scores_were_scaled():
+    record = {"classifier": {"method": "logistic regression", "text_weight": 18.5,
+                             "score_temperature": 0.42},
+              "parameters": {"refine": {"score_temperature": 2.5}},
+              "refinement": {"ran": True, "changed_tiles": 7}}
+    lines = record_summary(record).splitlines()
+    assert lines[0] == ("Classifier: logistic regression, text weight 18.5; scores scaled by "
+                        "1/0.42 to fit the examples.")
+    assert lines[1].startswith("Labels refined with all tiles together: 7 changed; scores "
+                               "softened by a temperature of 2.5")

@@ -44,7 +44,7 @@ class EncodedBatches:
             yield batch.windows, embeddings, dense_maps
         control.check()
         flat, total = self.tiles_flat, tiled.windows_total
-        if flat == total:  # not an error: a batch over many rasters goes on
+        if total and flat == total:  # not an error: a batch over many rasters goes on
             control.warn(f"every tile ({total}) shows one value in every band: there is no "
                          "detail to recognise (a blank raster, or one filled without a nodata "
                          "value); the result is empty")

@@ -96,8 +96,8 @@ the label; several lines make an ensemble.</li>
 <h3>Outputs</h3>
 <p>A polygon layer, one square a tile, with <code>label</code>, <code>score</code>,
 <code>label_2</code>, <code>score_2</code>, <code>label_3</code>, <code>score_3</code>, styled by
-label (with refinement on, the scores are the refined probabilities); optionally a class
-raster. The log says how many tiles refinement relabelled.</p>
+label (with refinement on, the scores are the refined probabilities, softened); optionally a
+class raster. The log says how many tiles refinement relabelled.</p>
 <p>Example: <code>qgis_process run terralens:zeroshotlabel -- INPUT=scene.tif
 LABELS="forest,water,buildings" OUTPUT=labels.gpkg</code></p>
 """,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.pack import PackDataset
 from ..model.checkpoint import git_revision, save_checkpoint
@@ -100,6 +101,16 @@ def autocast(runtime, recipe):
     return contextlib.nullcontext()
 
 
+def weight_average(model, decay):
+    """An exponential moving average of `model`'s weights and buffers (BatchNorm statistics
+    too), updated after every step; None when `decay` is 0 (off)."""
+    if not decay:
+        return None
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"optim.ema_decay must be 0 (off) or between 0 and 1, got {decay}")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def wrap_for_training(module, runtime, recipe):
     """DDP across ranks (when several) and `torch.compile` (when the recipe asks)."""
     if runtime.world > 1:
@@ -132,6 +143,7 @@ class Trainer:
         self.total_steps = optim["epochs"] * (len(self.data.train_idx) // self.batch)
         self.total_steps = min(self.total_steps, max_steps or self.total_steps)
         self.optimizer, self.scheduler = build_optimizer(self.module, optim, self.total_steps)
+        self.ema = weight_average(self.model, optim.get("ema_decay", 0.0))
         self.step_module = wrap_for_training(self.module, runtime, recipe)
         self.clip_loss = MultiPositiveClipLoss(rank=runtime.rank, world_size=runtime.world)
         self.progress = Progress()
@@ -152,7 +164,15 @@ class Trainer:
         self.scheduler.step()
         with torch.no_grad():  # open_clip's cap on the temperature
             self.model.logit_scale.clamp_(0, math.log(100))
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return {name: loss.detach() for name, loss in losses.items()}
+
+    @property
+    def kept_model(self):
+        """The weights validated and saved: their moving average when the recipe asks for
+        one (`optim.ema_decay`), else the model as trained."""
+        return self.ema.module if self.ema is not None else self.model
 
     def sync(self):
         """Wait for the device, so that wall-clock timings measure finished work."""
@@ -202,7 +222,7 @@ class Trainer:
         if not len(data.val_idx) or not len(data.caption_rows):
             return None
         rows = [data.pack.captions_of(i, False) for i in data.val_idx]
-        return quick_retrieval(self.model, data.images[torch.as_tensor(data.val_idx)], rows,
+        return quick_retrieval(self.kept_model, data.images[torch.as_tensor(data.val_idx)], rows,
                                data.text_features, self.recipe["model"]["image_size"],
                                self.mean, self.std, self.recipe["runtime"]["eval_batch_size"],
                                lambda: autocast(self.runtime, self.recipe))
@@ -231,7 +251,8 @@ class Trainer:
         if improved:
             self.progress.best = score
             self.progress.best_info = save_checkpoint(
-                self.model, self.out / "best.safetensors", self.checkpoint_info(epoch, metrics))
+                self.kept_model, self.out / "best.safetensors",
+                self.checkpoint_info(epoch, metrics))
         self.log.write("epoch", epoch=epoch, step=self.progress.step, seconds=round(seconds, 2),
                        val=metrics, best=improved, **memory_stats(self.runtime))
 
@@ -261,7 +282,7 @@ class Trainer:
             return None
         progress = self.progress
         if self.recipe["runtime"]["save_last"]:
-            save_checkpoint(self.model, self.out / "last.safetensors",
+            save_checkpoint(self.kept_model, self.out / "last.safetensors",
                             self.checkpoint_info(None, None))
         summary = {"out": str(self.out), "steps": progress.step,
                    "train_seconds": round(progress.train_seconds, 2),

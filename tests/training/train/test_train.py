@@ -244,3 +244,39 @@ def test_recipes_reject_typos_and_take_overrides():
         load_recipe("default", ["optim.epoch=5"])
     with pytest.raises(RecipeError, match="not found"):
         load_recipe("no-such-recipe")
+
+
+def test_weight_average_follows_the_ema_formula_for_weights_and_buffers():
+    from training.train.train import weight_average
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    assert weight_average(model, 0.0) is None
+    with pytest.raises(ValueError, match="ema_decay"):
+        weight_average(model, 1.0)
+    average = weight_average(model, 0.9)
+    start = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+        model[1].running_mean.fill_(2.0)
+    average.update_parameters(model)  # the first update copies, later ones average
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+        model[1].running_mean.fill_(4.0)
+    average.update_parameters(model)
+    torch.testing.assert_close(average.module[0].weight, start + 0.9 * 1.0 + 0.1 * 2.0)
+    torch.testing.assert_close(average.module[1].running_mean, torch.full((2,), 2.2))
+
+
+def test_an_ema_recipe_saves_the_averaged_weights(caption_pack, overfit_run, tmp_path):
+    recipe = load_recipe("ema", TINY + ["optim.batch_size=16", "optim.epochs=20"])
+    assert recipe["optim"]["ema_decay"] == 0.99
+    train(recipe, caption_pack, tmp_path, device="cpu")
+    plain, averaged = (load_file(str(run / "best.safetensors")) for run in (overfit_run[0],
+                                                                             tmp_path))
+    assert plain.keys() == averaged.keys()
+    # the same seed trains the same weights; only what is kept differs
+    assert any(not torch.equal(plain[name], averaged[name]) for name in plain)
+    model = create_model(64)
+    load_checkpoint(model, tmp_path / "best.safetensors")
+    info = json.loads((tmp_path / "best.json").read_text())
+    assert info["recipe"]["optim"]["ema_decay"] == 0.99

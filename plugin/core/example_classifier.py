@@ -118,18 +118,7 @@ def fit(embeddings, labels, classes, groups=None, text=None, settings=None):
     """
     settings = settings or ClassifierSettings()
     data = _Examples.make(embeddings, labels, len(classes), groups, text)
-    a, b = _capped(*_fit_weights(data, settings), settings)
-    weights = a * data.prototypes
-    bias = np.zeros(len(classes), np.float32)
-    method, temperature = PROTOTYPES, 1.0
-    if data.examples_per_class.min() >= settings.logistic_min_examples:
-        method = LOGISTIC
-        weights, bias = _logistic(data, b * data.text_cosines, settings)
-        if settings.calibrate:
-            temperature = _score_temperature(data, classes, settings)
-    return ExampleClassifier(list(classes), method, weights.astype(np.float32),
-                             bias.astype(np.float32), data.text, float(b), float(a),
-                             temperature)
+    return _fit(data, classes, settings)
 
 
 def validate(embeddings, labels, classes, groups=None, text=None, settings=None):
@@ -144,8 +133,49 @@ def validate(embeddings, labels, classes, groups=None, text=None, settings=None)
     """
     settings = settings or ClassifierSettings()
     data = _Examples.make(embeddings, labels, len(classes), groups, text)
-    if data.examples_per_class.min() >= settings.logistic_min_examples:
-        predicted = _cross_validated(data, classes, settings)
+    return _validate(data, classes, settings)
+
+
+def fit_and_validate(embeddings, labels, classes, groups=None, text=None, settings=None):
+    """`fit` and `validate` together (same arguments): the logistic regression's
+    cross-validation then runs once, for its accuracy and its score temperature both."""
+    settings = settings or ClassifierSettings()
+    data = _Examples.make(embeddings, labels, len(classes), groups, text)
+    held_out = (_held_out_logits(data, classes, settings) if _logistic_fits(data, settings)
+                else None)
+    return (_fit(data, classes, settings, held_out),
+            _validate(data, classes, settings, held_out))
+
+
+def _logistic_fits(data, settings):
+    """True when every class has examples enough for the logistic regression."""
+    return data.examples_per_class.min() >= settings.logistic_min_examples
+
+
+def _fit(data, classes, settings, held_out=None):
+    """`fit` on prepared examples; `held_out`: their cross-validated logits, if at hand."""
+    a, b = _capped(*_fit_weights(data, settings), settings)
+    weights = a * data.prototypes
+    bias = np.zeros(len(classes), np.float32)
+    method, temperature = PROTOTYPES, 1.0
+    if _logistic_fits(data, settings):
+        method = LOGISTIC
+        weights, bias = _logistic(data, b * data.text_cosines, settings)
+        if settings.calibrate:
+            if held_out is None:
+                held_out = _held_out_logits(data, classes, settings)
+            temperature = _score_temperature(data, held_out)
+    return ExampleClassifier(list(classes), method, weights.astype(np.float32),
+                             bias.astype(np.float32), data.text, float(b), float(a),
+                             temperature)
+
+
+def _validate(data, classes, settings, held_out=None):
+    """`validate` on prepared examples; `held_out`: their cross-validated logits, if at hand."""
+    if _logistic_fits(data, settings):
+        if held_out is None:
+            held_out = _held_out_logits(data, classes, settings)
+        predicted = _group_votes(data, held_out)  # an example's tiles share its fold
         method = f"{settings.folds}-fold cross-validation"
     else:
         a, b = _capped(*_fit_weights(data, settings), settings)
@@ -337,25 +367,15 @@ def _group_votes(data, logits):
     return np.argmax(sums, axis=1)[data.groups]
 
 
-def _cross_validated(data, classes, settings):
-    """Predicted class of each tile's example with its fold left out of the fit."""
-    predicted = np.empty(len(data.labels), np.int64)
-    for held, logits in _fold_logits(data, classes, settings):
-        predicted[held] = _group_votes(_held_out(data, held), logits)
-    return predicted
-
-
-def _score_temperature(data, classes, settings):
+def _score_temperature(data, held_out):
     """The temperature of largest likelihood for the example tiles' held-out logits."""
-    logits = np.zeros((len(data.labels), len(classes)), np.float32)
-    for held, fold in _fold_logits(data, classes, replace(settings, calibrate=False)):
-        logits[held] = fold
     return float(max(SCORE_TEMPERATURES, key=lambda t: log_likelihood(
-        logits / np.float32(t), data.labels, data.weights)))
+        held_out / np.float32(t), data.labels, data.weights)))
 
 
-def _fold_logits(data, classes, settings):
-    """(held-out mask, their logits) for each fold, stratified by class, examples kept whole."""
+def _held_out_logits(data, classes, settings):
+    """(tiles, classes) logits of each example tile from the fit of the other folds
+    (`settings.folds`, stratified by class, an example's tiles kept in one fold)."""
     group_class = np.zeros(data.groups.max() + 1, np.int64)
     group_class[data.groups] = data.labels
     rank = np.zeros_like(group_class)
@@ -366,17 +386,14 @@ def _fold_logits(data, classes, settings):
     # a fold's fit is the same logistic regression (a class short of `logistic_min_examples`
     # in a fold would turn it into prototypes) and needs no temperature of its own
     inner = replace(settings, calibrate=False, logistic_min_examples=1)
+    logits = np.zeros((len(data.labels), len(classes)), np.float32)
     for number in range(settings.folds):
         held = fold == number
         if held.any():
             model = fit(data.features[~held], data.labels[~held], classes, data.groups[~held],
                         data.text, inner)
-            yield held, model.logits(data.features[held])
-
-
-def _held_out(data, held):
-    return _Examples(data.features[held], data.labels[held], data.groups[held],
-                     data.weights[held], data.text, data.examples_per_class)
+            logits[held] = model.logits(data.features[held])
+    return logits
 
 
 def _report(data, classes, predicted, method):

@@ -145,6 +145,20 @@ def test_logistic_scores_are_calibrated_on_the_examples_own_cross_validation():
     assert likelihood[0] > likelihood[1]
 
 
+def test_fit_and_validate_together_give_what_each_gives():
+    """One cross-validation serves both the accuracy and the score temperature."""
+    points, labels, _ = clusters(10, classes=3, spread=0.9, seed=4)
+    names = ["a", "b", "c"]
+    for count in (2, 10):  # prototypes, then the logistic regression
+        chosen = np.concatenate([np.flatnonzero(labels == c)[:count] for c in range(3)])
+        together, validation = ec.fit_and_validate(points[chosen], labels[chosen], names)
+        alone = ec.fit(points[chosen], labels[chosen], names)
+        assert together.describe() == alone.describe()
+        np.testing.assert_array_equal(together.weights, alone.weights)
+        assert validation == ec.validate(points[chosen], labels[chosen], names)
+    assert together.method == ec.LOGISTIC
+
+
 def test_fitting_is_deterministic():
     points, labels, centres = clusters(9, seed=10)
     first = ec.fit(points, labels, list("abc"), text=centres)

@@ -131,10 +131,8 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
     text = _text_vectors(model, classes, words)
     settings = example_classifier.settings_for(model.bundle.logit_scale, settings)
     numbers = np.asarray([classes.index(c) for c in training.classes], np.int64)
-    classifier = example_classifier.fit(training.embeddings, numbers, classes, training.groups,
-                                        text, settings)
-    validation = example_classifier.validate(training.embeddings, numbers, classes,
-                                             training.groups, text, settings)
+    classifier, validation = example_classifier.fit_and_validate(
+        training.embeddings, numbers, classes, training.groups, text, settings)
     control.report(0.05, f"Classifier fitted to {counts['used']} examples ({counts['tiles']} "
                          f"tiles) of {len(classes)} classes: {classifier.method}")
     known = _known_tiles(indexes, example_indexes,

@@ -18,7 +18,7 @@ import numpy as np
 from terralens.plugin.core.atomic import atomic_write_text
 from terralens.plugin.core.encoders import MAX_VIEWS, load_model
 from terralens.plugin.core.labels import label_probabilities
-from terralens.plugin.core.transductive import RefineSettings, refine
+from terralens.plugin.core.transductive import RefineSettings, refine, soften
 
 from . import tasks as eval_tasks
 from .data import (
@@ -109,10 +109,12 @@ def transductive(embedder, folders):
 def refined_accuracy(images, class_embeddings, logit_scale, folder, settings):
     """As the plugin does: probabilities from float32 embeddings, refinement on float16 ones."""
     inductive = label_probabilities(images, class_embeddings, logit_scale)
-    refinement = refine(images.astype(np.float16), inductive, settings)
-    as_optimised = refine(images.astype(np.float16), inductive,
-                          replace(settings, score_temperature=1.0)).probabilities
-    refined = eval_tasks.accuracy_report(np.argmax(refinement.probabilities, axis=1),
+    # refined once, softened after: the softening is the refinement's last step
+    refinement = refine(images.astype(np.float16), inductive,
+                        replace(settings, score_temperature=1.0))
+    as_optimised = refinement.probabilities
+    softened = soften(as_optimised, settings.score_temperature)
+    refined = eval_tasks.accuracy_report(np.argmax(softened, axis=1),
                                          folder.labels, folder.class_names)
     before = eval_tasks.accuracy_report(np.argmax(inductive, axis=1), folder.labels,
                                         folder.class_names)
@@ -120,8 +122,7 @@ def refined_accuracy(images, class_embeddings, logit_scale, folder, settings):
             "gain": refined["top1"] - before["top1"], "per_class": refined["per_class"],
             "refinement": refinement.describe(),
             "scores": {"inductive": eval_tasks.score_figures(inductive, folder.labels),
-                       "refined": eval_tasks.score_figures(refinement.probabilities,
-                                                           folder.labels),
+                       "refined": eval_tasks.score_figures(softened, folder.labels),
                        "refined_before_softening": eval_tasks.score_figures(as_optimised,
                                                                             folder.labels)}}
 

@@ -21,7 +21,8 @@ def label_counts_text(counts):
 
 
 def skipped_why(summary):
-    """"nodata" or "nodata or one value: 4": why the run's skipped tiles were left out."""
+    """Why the run's skipped tiles were left out: "nodata", or "nodata or one value: 4 of one
+    value"."""
     flat = summary.get("tiles_flat") or 0
     return f"nodata or one value: {flat} of one value" if flat else "nodata"
 

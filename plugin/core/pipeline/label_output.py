@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+from osgeo import gdal
 
 from ..mosaic import VectorMosaic
 from ..outputs import write_geotiff
@@ -51,8 +52,6 @@ def write_class_raster(path, mosaic, labels, crs_wkt, record):
 
 def class_values_present(path):
     """The class numbers a class raster holds (0, no data, left out)."""
-    from osgeo import gdal
-
     dataset = gdal.Open(str(path))
     values = set() if dataset is None else {int(v) for v in np.unique(dataset.ReadAsArray())}
     return values - {0}

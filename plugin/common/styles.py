@@ -9,6 +9,7 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
+    QgsMapLayerLegendUtils,
     QgsMapLayerType,
     QgsPalettedRasterRenderer,
     QgsPalLayerSettings,
@@ -225,6 +226,7 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
                 # results group, a user setting)
                 place_in_results_group(layer, project)
             keep_tiles_over_classes(project, sip.unwrapinstance(context), layer, self.style)
+            name_heatmap_band(project, layer)
         show_record(layer, record)  # after the name got its number, if it did
 
     def apply(self, layer, record=None):
@@ -248,6 +250,17 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
             if isinstance(layer.renderer(), QgsGraduatedSymbolRenderer):
                 graduate_by_data(layer)
         layer.triggerRepaint()
+
+
+def name_heatmap_band(project, layer):
+    """Head a heat-map's legend with its band's name ("Band 1: score of 'water'") without the
+    "(Gray)" QGIS adds: GeoTIFF gives band 1 of a one-band file a grey colour interpretation,
+    which says nothing about a coloured heat-map."""
+    node = project.layerTreeRoot().findLayer(layer.id())
+    if node is None or not isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer):
+        return
+    QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, layer.bandName(1))
+    layer.legend().itemsChanged.emit()  # the layers panel reads the label when it redraws
 
 
 def keep_tiles_over_classes(project, run, layer, style=None):

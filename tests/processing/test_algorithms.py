@@ -373,7 +373,7 @@ def test_a_mask_probability_comes_unticked_and_a_search_heatmap_shown(tmp_path, 
     """The probability a mask was cut from repeats the mask and hid the imagery; a similarity
     heat-map covers the tiles the ranked polygons leave out, so it stays shown."""
     import processing
-    from qgis.core import QgsProject
+    from qgis.core import QgsLayerTreeModel, QgsProject
 
     processing.runAndLoadResults("terralens:promptmask", {
         "INPUT": spacenet, "PROMPT": "roofs", "MODEL": tiny, "TILE_SIZE": 128, "THRESHOLD": 0.0,
@@ -386,3 +386,8 @@ def test_a_mask_probability_comes_unticked_and_a_search_heatmap_shown(tmp_path, 
     shown = {node.layer().name().split(":")[0]: node.itemVisibilityChecked()
              for node in group.findLayers()}
     assert shown == {"Search": True, "Similarity": True, "Mask": True, "Probability": False}
+    legend = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+    headings = {node.layer().name().split(":")[0]: legend.layerLegendNodes(node)[0].data(0)
+                for node in group.findLayers() if node.layer().type() == node.layer().RasterLayer}
+    assert headings == {"Similarity": "Band 1: score of 'roofs'",
+                        "Probability": "Band 1: probability of 'roofs'"}, "no '(Gray)' after it"

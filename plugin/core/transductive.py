@@ -32,8 +32,9 @@ tiles from present ones (-2 points on AID when 22 of 30 labels were absent). Und
 
 The assignments come out far surer than they are right (on UC Merced a mean best score of 90 %
 for 59 % right), so the scores a user reads are softened by a temperature at the end,
-z <- softmax(log z / T), which changes no label and no runner-up order. T = 2.5 is the
-maximum-likelihood temperature of refined zero-shot labels of AID validation images, rounded
+z <- softmax(log z / T), which changes no label and no runner-up order. T = 2.6 is the
+maximum-likelihood temperature of refined zero-shot labels of AID validation images with the
+default model (version 1.2: 2.57; version 1.1: 2.54, shipped as 2.5), rounded
 (`python -m training score-select`).
 """
 
@@ -59,7 +60,7 @@ class RefineSettings:
     prior_power: float = 1.0  # lambda: weight of the text prior
     divisor: float = 50.0  # c: the Gaussian term is divided by it
     exact_graph_limit: int = EXACT_LIMIT
-    score_temperature: float = 2.5  # T: the scores' softening (1: as optimised)
+    score_temperature: float = 2.6  # T: the scores' softening (1: as optimised)
 
     def describe(self):
         """The settings as a JSON-ready dict (for output metadata)."""

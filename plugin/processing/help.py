@@ -41,9 +41,9 @@ of a tile a side. The results record the model and all parameters (GeoPackage an
 outputs).</p>
 <h3>Other sensors</h3>
 <p>A model may hold image encoders for other band sets besides RGB. The default model has
-three: <code>rgb</code>, <code>s2</code> (the 12 Sentinel-2 L2A bands B1-B12 without B10) and
-<code>pan</code> (one band: the <code>rgb</code> encoder on the band repeated, its results
-moved towards where the same scenes in colour lie). With <b>Image encoder</b>
+two: <code>rgb</code> and <code>s2</code> (the 12 Sentinel-2 L2A bands B1-B12 without B10); a
+model may also have <code>pan</code> (one band: the <code>rgb</code> encoder on the band
+repeated, its results moved towards where the same scenes in colour lie). With <b>Image encoder</b>
 <code>auto</code> the one whose band count fits the raster (or your band mapping) is used: a
 12- or 13-band Sentinel-2 raster gets <code>s2</code> (bands matched by their descriptions,
 else in Sentinel-2 order, B10 skipped); a single-band raster gets <code>pan</code> when the

@@ -1,11 +1,15 @@
-"""The default model's `pan` encoder: one-band rasters, their embeddings mapped towards colour."""
+"""One-band rasters: a `pan` encoder (the RGB encoder on the repeated band, its embeddings
+mapped), and how the default model, which has none since version 1.2, reads grey scenes."""
 
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from terralens.plugin.core import registry
+from terralens.plugin.core.bundle import load_bundle, save_bundle
 from terralens.plugin.core.tiled_raster import TileSettings, open_tiled
 from terralens.training.evaluate.data import (
     class_phrase,
@@ -23,27 +27,49 @@ def default_model(repo_root):
 
 
 @pytest.fixture(scope="module")
+def pan_model(tmp_path_factory, repo_root):
+    """The default model plus a `pan` encoder: the band-repeating adapter and a random map."""
+    source = repo_root / "models" / "terralens-effnet-minilm-v1"
+    folder = tmp_path_factory.mktemp("pan-bundle")
+    bundle = load_bundle(source)
+    for name in {bundle.image.file, bundle.text.file}:
+        os.symlink(source / name, folder / name)
+    os.symlink(repo_root / "tests" / "data" / "pan-adapter" / "adapter_pan.onnx",
+               folder / "adapter_pan.onnx")
+    dim = bundle.embedding_dim
+    matrix = np.random.default_rng(0).normal(size=(dim + 1, dim)).astype(np.float16)
+    np.save(folder / "embedding_map_pan.npy", matrix)
+    pan = replace(bundle.image, name="pan", bands=["pan"], mean=[0.5], std=[0.5],
+                  adapter="adapter_pan.onnx", embedding_map="embedding_map_pan.npy")
+    save_bundle(replace(bundle, sensors=[pan], location=None), folder)
+    return registry.cached_model(str(folder))
+
+
+@pytest.fixture(scope="module")
 def grey_aid(shared_data, default_model):
-    """Four AID validation images a class (never trained on), grey, with their classes."""
+    """Four AID validation images a class (never trained on), grey and in colour, with their
+    classes."""
     root = Path(shared_data)
     folder = read_scene_classes(root / "captions_rsicd_aid.tsv", root, "test")
     keep = np.concatenate([np.flatnonzero(folder.labels == c)[:4]
                            for c in range(len(folder.class_names))])
     size = default_model.bundle.image.size
     pixels = np.stack([read_image(folder.paths[i], size, image_reader()) for i in keep])
-    return np.tensordot(LUMA, pixels, axes=([0], [1]))[:, None], folder.labels[keep], \
-        folder.class_names
+    grey = np.tensordot(LUMA, pixels, axes=([0], [1]))[:, None]
+    return grey, pixels, folder.labels[keep], folder.class_names
 
 
-def test_a_one_band_raster_is_read_by_the_pan_encoder(default_model, spacenet):
-    assert open_tiled(spacenet, default_model, TileSettings()).encoder.spec.name == "pan"
-    by_name = open_tiled(spacenet, default_model, TileSettings(encoder="rgb"))
+def test_a_one_band_raster_is_read_by_the_pan_encoder_when_there_is_one(pan_model,
+                                                                        default_model, spacenet):
+    assert open_tiled(spacenet, pan_model, TileSettings()).encoder.spec.name == "pan"
+    by_name = open_tiled(spacenet, pan_model, TileSettings(encoder="rgb"))
     assert by_name.encoder.spec.name == "rgb"  # the way back
+    assert open_tiled(spacenet, default_model, TileSettings()).encoder.spec.name == "rgb"
 
 
-def test_pan_is_the_rgb_encoder_on_the_repeated_band_then_mapped(default_model, grey_aid):
-    grey, _, _ = grey_aid
-    pan, rgb = default_model.image_for("pan"), default_model.image
+def test_pan_is_the_rgb_encoder_on_the_repeated_band_then_mapped(pan_model, grey_aid):
+    grey = grey_aid[0]
+    pan, rgb = pan_model.image_for("pan"), pan_model.image
     repeated = np.repeat(grey[:8], 3, axis=1)
     matrix = pan.embedding_map
     raw = rgb.encode_embeddings(repeated, 1)
@@ -53,15 +79,15 @@ def test_pan_is_the_rgb_encoder_on_the_repeated_band_then_mapped(default_model, 
     np.testing.assert_allclose(pan.encode(grey[:8])[1], rgb.encode(repeated)[1], atol=1e-5)
 
 
-def test_grey_scenes_are_named_better_through_pan(default_model, grey_aid):
-    """120 AID validation scenes turned grey: on the full 1,027 the map lifts zero-shot from
-    75.6 to 88.0 % (tools/grey_sensor.py); a quarter of that gain is the bar here."""
-    grey, labels, class_names = grey_aid
+def test_the_default_model_names_grey_scenes_nearly_as_well_as_colour(default_model, grey_aid):
+    """120 AID validation scenes: version 1.2 was trained with one image in five turned grey
+    (on all 1,027: 89.7 % grey, 93.0 % colour, one view; version 1.1: 75.6 against 92.2), which
+    is why it needs no `pan` map. The bar: at most 8 more scenes wrong in grey."""
+    grey, colour, labels, class_names = grey_aid
     text = default_model.text.encode([default_model.bundle.prompt_template.format(
         class_phrase(name)) for name in class_names])
     right = {}
-    for name, encoder, pixels in (("rgb", default_model.image, np.repeat(grey, 3, axis=1)),
-                                  ("pan", default_model.image_for("pan"), grey)):
-        predicted = (encoder.encode_embeddings(pixels, 1) @ text.T).argmax(axis=1)
+    for name, pixels in (("colour", colour), ("grey", np.repeat(grey, 3, axis=1))):
+        predicted = (default_model.image.encode_embeddings(pixels, 1) @ text.T).argmax(axis=1)
         right[name] = int((predicted == labels).sum())
-    assert right["pan"] >= right["rgb"] + 4, right
+    assert right["grey"] >= right["colour"] - 8, right

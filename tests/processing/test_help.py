@@ -25,9 +25,9 @@ def test_help_names_the_default_model_s_encoders_only(provider, repo_root):
     names = [spec.name for spec in default.image_specs]
     text = provider.algorithm("zeroshotlabel").shortHelpString()
     words = " ".join(text.split())
-    assert names == ["rgb", "s2", "pan"]
-    assert "The default model has three: <code>rgb</code>, <code>s2</code>" in words
-    assert "<code>pan</code> (one band" in words
+    assert names == ["rgb", "s2"]
+    assert "The default model has two: <code>rgb</code> and <code>s2</code>" in words
+    assert "may also have <code>pan</code> (one band" in words
     assert "a single-band raster gets <code>pan</code> when the model has one" in words
 
 

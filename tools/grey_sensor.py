@@ -159,10 +159,20 @@ def measure(bundle_dir, data_root, limit=None):
     return figures
 
 
+def pan_spec(main):
+    """The `pan` encoder of a bundle whose RGB encoder is `main`: the same network fed the
+    band repeated (`ADAPTER`), its embeddings moved by the map (`MAP`)."""
+    return replace(main, bands=["pan"], mean=main.mean[:1], std=main.std[:1], name="pan",
+                   description="one band (panchromatic, grey): the RGB encoder on the band "
+                               "repeated, embeddings mapped towards colour (ridge fit on AID "
+                               "train images turned grey)",
+                   adapter=ADAPTER, embedding_map=MAP)
+
+
 def add_pan_sensor(bundle_dir, data_root):
     """Fit the map, write it, add the `pan` encoder and its provenance to the bundle (the
     adapter must be there: the `adapter` verb, in the training venv, writes it)."""
-    from terralens.plugin.core.bundle import ImageSpec, load_bundle, save_bundle
+    from terralens.plugin.core.bundle import load_bundle, save_bundle
     from terralens.plugin.core.encoders import load_model
 
     bundle_dir = Path(bundle_dir)
@@ -174,16 +184,7 @@ def add_pan_sensor(bundle_dir, data_root):
     matrix = ridge(grey_embeddings, colour, penalty)
     np.save(bundle_dir / MAP, matrix.astype(np.float16))
     bundle = load_bundle(bundle_dir)
-    main = bundle.image
-    spec = ImageSpec(file=main.file, input_name=main.input_name, size=main.size, bands=["pan"],
-                     mean=main.mean[:1], std=main.std[:1],
-                     embedding_output=main.embedding_output, dense_output=main.dense_output,
-                     dense_grid=main.dense_grid, dense_stride=main.dense_stride, name="pan",
-                     description="one band (panchromatic, grey): the RGB encoder on the band "
-                                 "repeated, embeddings mapped towards colour (ridge fit on AID "
-                                 "train images turned grey)",
-                     adapter=ADAPTER, embedding_map=MAP)
-    sensors = [s for s in bundle.sensors if s.name != "pan"] + [spec]
+    sensors = [s for s in bundle.sensors if s.name != "pan"] + [pan_spec(bundle.image)]
     provenance = dict(bundle.provenance)
     provenance.setdefault("sensors", {})["pan"] = {
         "fit": "ridge regression, grey (Rec. 601 luma) to colour unit embeddings, one view",

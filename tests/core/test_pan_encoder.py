@@ -2,6 +2,7 @@
 mapped), and how the default model, which has none since version 1.2, reads grey scenes."""
 
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,14 +35,15 @@ def pan_model(tmp_path_factory, repo_root):
     bundle = load_bundle(source)
     for name in {bundle.image.file, bundle.text.file}:
         os.symlink(source / name, folder / name)
-    os.symlink(repo_root / "tests" / "data" / "pan-adapter" / "adapter_pan.onnx",
-               folder / "adapter_pan.onnx")
+    sys.path.insert(0, str(repo_root))
+    from tools.grey_sensor import ADAPTER, MAP, pan_spec
+
+    # the adapter `tools/grey_sensor.py adapter` writes (it needs the training venv's onnx)
+    os.symlink(repo_root / "tests" / "data" / "pan-adapter" / ADAPTER, folder / ADAPTER)
     dim = bundle.embedding_dim
     matrix = np.random.default_rng(0).normal(size=(dim + 1, dim)).astype(np.float16)
-    np.save(folder / "embedding_map_pan.npy", matrix)
-    pan = replace(bundle.image, name="pan", bands=["pan"], mean=[0.5], std=[0.5],
-                  adapter="adapter_pan.onnx", embedding_map="embedding_map_pan.npy")
-    save_bundle(replace(bundle, sensors=[pan], location=None), folder)
+    np.save(folder / MAP, matrix)
+    save_bundle(replace(bundle, sensors=[pan_spec(bundle.image)], location=None), folder)
     return registry.cached_model(str(folder))
 
 

@@ -3,7 +3,8 @@
 A bundle is a folder holding `bundle.json`, `image.onnx`, `text.onnx`, tokenizer files and a
 `MODEL_CARD.md`; optionally image encoders for other band sets (`sensors`, e.g. panchromatic or
 Sentinel-2, often a small band adapter in front of `image.onnx`), a location encoder and the
-range of ground scales the model knows (`scale`).
+range of ground scales the model knows (`scale`) and how much to soften its refined label scores
+(`refine_score_temperature`).
 `Bundle.to_dict` writes exactly the keys `Bundle.from_dict` reads, so writer and reader cannot
 drift apart (the `tiles_size` / `tile_size` bug of other plugins).
 """
@@ -14,10 +15,11 @@ from pathlib import Path
 
 from .atomic import atomic_write_text
 
-SCHEMA_VERSION = 3
-# Version 1 bundles (no `sensors`, no `location`) and version 2 bundles (no `scale`) read
-# unchanged; a bundle without `scale` is tiled at its `gsd_m` whatever the raster.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+# Version 1 bundles (no `sensors`, no `location`), version 2 bundles (no `scale`) and version 3
+# bundles (no `refine_score_temperature`) read unchanged; a bundle without `scale` is tiled at
+# its `gsd_m` whatever the raster, one without `refine_score_temperature` gets the plugin's.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 BUNDLE_FILE = "bundle.json"
 TOKENIZER_TYPES = ("wordpiece", "clip_bpe")
 # Vocabularies shared by many models (CLIP's BPE merges, BERT's uncased WordPiece) ship once
@@ -144,6 +146,9 @@ class Bundle:
     sensors: list = field(default_factory=list)  # ImageSpec of encoders for other band sets
     location: LocationSpec = None
     scale: ScaleSpec = None  # None: every raster is tiled at `gsd_m` (bundles before schema 3)
+    # How much refined (transductive) label scores are softened, chosen for this model by
+    # `python -m training score-select`; None: `transductive.RefineSettings`' own.
+    refine_score_temperature: float = None
     schema_version: int = SCHEMA_VERSION
     folder: Path = None  # where it was loaded from; not serialised
 
@@ -181,7 +186,7 @@ class Bundle:
         for spec in [data["image"]] + data.get("sensors", []):
             if not spec["embedding_map"]:
                 spec.pop("embedding_map")  # optional: bundles without one read as before
-        for key in ("location", "scale"):
+        for key in ("location", "scale", "refine_score_temperature"):
             if getattr(self, key) is None:
                 data.pop(key)
         return data
@@ -243,6 +248,12 @@ class Bundle:
             problems.append("prompt_template must contain '{}' where the label goes")
         if self.scale is not None:
             problems += self.scale.problems()
+        temperature = self.refine_score_temperature
+        if temperature is not None and (isinstance(temperature, bool)
+                                        or not isinstance(temperature, (int, float))
+                                        or not temperature > 0):
+            problems.append(f"refine_score_temperature must be a positive number, got "
+                            f"{temperature!r}")
         if problems:
             raise BundleError("bundle.json is invalid: " + "; ".join(problems))
 

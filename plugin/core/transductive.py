@@ -35,11 +35,13 @@ for 59 % right), so the scores a user reads are softened by a temperature at the
 z <- softmax(log z / T), which changes no label and no runner-up order. T = 2.6 is the
 maximum-likelihood temperature of refined zero-shot labels of AID validation images with the
 default model (version 1.2: 2.57; version 1.1: 2.54, shipped as 2.5), rounded
-(`python -m training score-select`).
+(`python -m training score-select`). The temperature belongs to the model: a bundle records its
+own (`refine_score_temperature`, written by `score-select --write`) and `settings_for` uses it;
+2.6 is for bundles that record none.
 """
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -65,6 +67,14 @@ class RefineSettings:
     def describe(self):
         """The settings as a JSON-ready dict (for output metadata)."""
         return {"method": "transclip-gmm-knn", **asdict(self)}
+
+
+def settings_for(bundle):
+    """The default settings with the bundle's own score temperature, when it records one."""
+    temperature = getattr(bundle, "refine_score_temperature", None)
+    if temperature is None:
+        return RefineSettings()
+    return replace(RefineSettings(), score_temperature=float(temperature))
 
 
 @dataclass

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from terralens.plugin.core import transductive
 from terralens.plugin.core.band_names import SENTINEL2_L2A
 from terralens.plugin.core.bundle import Bundle, BundleError, ScaleSpec, save_bundle
 
@@ -23,7 +24,7 @@ def default_bundle_json(repo_root):
 def test_default_bundle_records_its_scales_in_the_writers_own_form(repo_root, tmp_path):
     text = default_bundle_json(repo_root)
     bundle = Bundle.from_dict(json.loads(text))
-    assert bundle.schema_version == 3
+    assert bundle.schema_version == 4
     assert bundle.scale.gsd_range_m == [0.6, 37.5] and bundle.scale.max_upsampling == 2.0
     assert bundle.scale.trained_gsd_m == [1.74, 37.5]
     assert bundle.scale.evaluated_gsd_m == [0.6, 5.94]
@@ -56,3 +57,30 @@ def test_bad_scales_are_refused_with_the_key(repo_root, scale, message):
 
 def test_scale_spec_defaults_to_at_most_twice_enlarged():
     assert ScaleSpec(gsd_range_m=[1.0, 2.0]).max_upsampling == 2.0
+
+
+def test_the_default_bundle_records_its_refined_score_temperature(repo_root):
+    bundle = Bundle.from_dict(json.loads(default_bundle_json(repo_root)))
+    assert bundle.refine_score_temperature == 2.6
+    assert transductive.settings_for(bundle).score_temperature == 2.6
+
+
+def test_a_schema_3_bundle_reads_without_a_temperature_and_gets_the_plugins(repo_root, tmp_path):
+    data = json.loads(default_bundle_json(repo_root))
+    del data["refine_score_temperature"]
+    data["schema_version"] = 3
+    bundle = Bundle.from_dict(data)
+    assert bundle.refine_score_temperature is None
+    assert transductive.settings_for(bundle) == transductive.RefineSettings()
+    written = json.loads(save_bundle(bundle, tmp_path).read_text(encoding="utf-8"))
+    assert "refine_score_temperature" not in written
+    bundle.refine_score_temperature = 1.7
+    assert transductive.settings_for(bundle).score_temperature == 1.7
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "2.6", True, [2.6]])
+def test_a_bad_refined_score_temperature_is_refused_with_the_key(repo_root, value):
+    data = json.loads(default_bundle_json(repo_root))
+    data["refine_score_temperature"] = value
+    with pytest.raises(BundleError, match="refine_score_temperature must be a positive number"):
+        Bundle.from_dict(data)

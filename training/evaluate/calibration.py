@@ -1,13 +1,16 @@
 """Do label scores mean what they say? Calibration figures, and how the refined scores'
 temperature was chosen (AID validation images only).
 
-Usage: `python -m training score-select --bundle BUNDLE_DIR [--out selection.json]`.
+Usage: `python -m training score-select --bundle BUNDLE_DIR [--out selection.json] [--write]`;
+`--write` records the chosen temperature in the bundle (`refine_score_temperature`), where the
+plugin reads it.
 
 A score of 0.9 should be right 9 times in 10. The expected calibration error (ECE) is the
 gap between score and accuracy, averaged over 10 equal-width bins of the best score and
 weighted by how many images fall in each (Guo et al. 2017). Transductive refinement gives
 assignments far surer than they are right, so the plugin softens them by a temperature
-(`transductive.RefineSettings.score_temperature`). It was chosen here, on the validation set
+(recorded in the bundle as `refine_score_temperature`; `transductive.RefineSettings`' 2.6
+for bundles without one). It was chosen here, on the validation set
 of `fewshot-select` (the RSICD-on-AID test split: 1,027 images, 30 scene classes the model
 never trained on as images), at the plugin's default 3 rotations a tile: the temperature of
 largest likelihood for the refined zero-shot labels, rounded to one decimal. Reported as
@@ -27,6 +30,7 @@ import numpy as np
 
 from terralens.plugin.core import example_classifier, transductive
 from terralens.plugin.core.atomic import atomic_write_text
+from terralens.plugin.core.bundle import SCHEMA_VERSION, load_bundle, save_bundle
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.labels import label_probabilities
 from terralens.plugin.core.tiled_raster import DEFAULT_VIEWS
@@ -125,7 +129,16 @@ def select(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAULT_CACHE_DIR,
                                                  model.bundle.logit_scale, chosen),
             "labels_from_examples_check": example_check(images, labels, folder.class_names,
                                                         text, chosen),
-            "shipped_temperature": transductive.RefineSettings().score_temperature}
+            "bundle_temperature": transductive.settings_for(model.bundle).score_temperature}
+
+
+def write_temperature(bundle_dir, temperature):
+    """Record `temperature` as the bundle's `refine_score_temperature` (bundle.json rewritten
+    atomically, in the current schema); returns the path written."""
+    bundle = load_bundle(bundle_dir)
+    bundle.refine_score_temperature = float(temperature)
+    bundle.schema_version = SCHEMA_VERSION
+    return save_bundle(bundle, bundle_dir)
 
 
 def main(argv=None):
@@ -137,10 +150,14 @@ def main(argv=None):
     parser.add_argument("--views", type=int, default=DEFAULT_VIEWS,
                         help="rotations of each image averaged (the plugin's default)")
     parser.add_argument("--out", help="also write the JSON to this file")
+    parser.add_argument("--write", action="store_true",
+                        help="record the chosen temperature in the bundle's bundle.json")
     args = parser.parse_args(argv)
-    text = json.dumps(select(args.bundle, Path(args.data), args.cache or None, args.views),
-                      indent=2)
+    selection = select(args.bundle, Path(args.data), args.cache or None, args.views)
+    text = json.dumps(selection, indent=2)
     if args.out:
         atomic_write_text(args.out, text + "\n")
+    if args.write:
+        write_temperature(args.bundle, selection["zero_shot"]["chosen_temperature"])
     print(text)
     return 0

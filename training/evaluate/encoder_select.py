@@ -26,7 +26,7 @@ import numpy as np
 from terralens.plugin.core.atomic import atomic_write_text
 from terralens.plugin.core.encoders import load_model
 from terralens.plugin.core.tiled_raster import DEFAULT_VIEWS
-from terralens.plugin.core.transductive import RefineSettings
+from terralens.plugin.core.transductive import settings_for
 
 from .data import DEFAULT_DATA_ROOT, ImageFolder, class_phrase, image_reader, read_scene_classes
 from .embed import DEFAULT_CACHE_DIR, Embedder, EmbeddingCache
@@ -53,7 +53,7 @@ def validation_figures(bundle_dir, data_root=DEFAULT_DATA_ROOT, cache_dir=DEFAUL
     images = embedder.images("aid", folder.paths)
     text = model.text.encode([TEMPLATE.format(class_phrase(c)) for c in folder.class_names])
     zero_shot = refined_accuracy(images, text, model.bundle.logit_scale, folder,
-                                 RefineSettings())
+                                 settings_for(model.bundle))
     figures = {"zero_shot": round(zero_shot["inductive_top1"], 2),
                "zero_shot_refined": round(zero_shot["top1"], 2)}
     texts = text_variants(text)

@@ -18,7 +18,7 @@ import numpy as np
 from terralens.plugin.core.atomic import atomic_write_text
 from terralens.plugin.core.encoders import MAX_VIEWS, load_model
 from terralens.plugin.core.labels import label_probabilities
-from terralens.plugin.core.transductive import RefineSettings, refine, soften
+from terralens.plugin.core.transductive import refine, settings_for, soften
 
 from . import tasks as eval_tasks
 from .data import (
@@ -91,7 +91,7 @@ def zero_shot(embedder, folders):
 def transductive(embedder, folders):
     """Zero-shot top-1 after transductive refinement (all images of a set refined together, as
     the plugin refines the tiles of a raster), beside the inductive top-1 it starts from."""
-    settings = RefineSettings()
+    settings = settings_for(embedder.model.bundle)
     results = {"method": settings.describe(), "template": TEMPLATE,
                "note": "reported beside the inductive zero-shot task, never instead; "
                        "refined on float16 embeddings, the prior at the bundle's logit_scale"}

@@ -75,9 +75,11 @@ class LabelOptions:
     raster_names: list = None
     refine: bool = True
 
-    def describe(self):
+    def describe(self, refine_settings=None):
+        """The options as a JSON-ready dict, with the refinement's settings when it is on."""
+        refine_settings = refine_settings or transductive.RefineSettings()
         return {"top_k": self.top_k, "min_score": self.min_score,
-                "refine": {**transductive.RefineSettings().describe(),
+                "refine": {**refine_settings.describe(),
                            "when": "the classifier is class prototypes", "examples": "kept"}
                 if self.refine else False}
 
@@ -137,11 +139,12 @@ def label_from_examples(indexes, model, examples, out_path, text_labels=None,
                          f"tiles) of {len(classes)} classes: {classifier.method}")
     known = _known_tiles(indexes, example_indexes,
                          [(r, t, classes.index(c)) for r, t, c in training.places])
+    refine_settings = transductive.settings_for(model.bundle)
     scored, refinements = _refined(indexes, classifier, options.refine, known,
-                                   control.share(0, 2))
+                                   refine_settings, control.share(0, 2))
     skipped = refinement_skipped(options.refine, classifier)
-    record = _record(indexes, classes, words, options, classifier, validation, counts,
-                     settings, refinements, skipped)
+    record = _record(indexes, classes, words, options.describe(refine_settings), classifier,
+                     validation, counts, settings, refinements, skipped)
     written = _write(indexes, classes, scored, out_path, options, record, control.share(1, 2))
     return {"output": str(out_path), "class_raster": options.class_raster_path,
             "classes": classes, "text_labels": words, "examples": counts,
@@ -308,13 +311,14 @@ def _text_vectors(model, classes, words):
 
 def _record(indexes, classes, words, options, classifier, validation, counts, settings,
             refinements, skipped):
+    """The output's metadata; `options` as described by `LabelOptions.describe`."""
     first = indexes[0].provenance
     return {"model_id": first.get("model_id"), "image_encoder": first.get("image_encoder"),
             "job": "label from examples",
             "rasters": [i.provenance.get("raster", {}).get("path") for i in indexes],
             "tiling": first.get("tiling"), "scaling": first.get("scaling"),
             "scale": first.get("scale"), "square_pixels": square_pixel_records(indexes),
-            "parameters": {"labels": classes, "text_labels": words, **options.describe()},
+            "parameters": {"labels": classes, "text_labels": words, **options},
             "classifier": {**classifier.describe(),
                            "settings": settings.describe()},
             "examples": counts, "validation": validation, "refinement": refinements,
@@ -347,7 +351,7 @@ def refinement_skipped(refine, classifier):
     return None
 
 
-def _refined(indexes, classifier, refine, known, control):
+def _refined(indexes, classifier, refine, known, refine_settings, control):
     """Each raster's (tiles, classes) probabilities, refined with all its tiles when `refine`
     and the classifier is class prototypes; and what each refinement did."""
     scored, refinements = [], []
@@ -360,7 +364,8 @@ def _refined(indexes, classifier, refine, known, control):
         probabilities = classifier.probabilities(index.embeddings)
         if refine:
             share.report(0.1)
-            refinement = transductive.refine(index.embeddings, probabilities, known=known[number])
+            refinement = transductive.refine(index.embeddings, probabilities, refine_settings,
+                                             known[number])
             control.check()
             probabilities = refinement.probabilities
             refinements.append({**refinement.describe(),

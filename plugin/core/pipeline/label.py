@@ -68,7 +68,8 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
     refined = scores.refinement.describe() if scores.refinement else None
     record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,
                         min_score=min_score, location_weight=location_weight,
-                        refine=transductive.RefineSettings().describe() if refine else False)
+                        refine=(transductive.settings_for(model.bundle).describe() if refine
+                                else False))
     record["refinement"] = refined
     counts = _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k,
                            min_score, record)
@@ -94,7 +95,8 @@ def _score_tiles(tiled, model, vectors, location_weight, control, refine):
         if not refine:
             return TileScores(windows, probabilities, batches.counts())
         control.report(ENCODING_SHARE)
-        refinement = transductive.refine(store.array(), probabilities)
+        refinement = transductive.refine(store.array(), probabilities,
+                                         transductive.settings_for(model.bundle))
     control.check()
     control.report(ENCODING_SHARE + 0.05, refinement_message(refinement, len(windows)))
     return TileScores(windows, refinement.probabilities, batches.counts(), refinement)

@@ -1,6 +1,9 @@
 """Zero-shot labelling of a whole raster (pipeline.label_raster) on real and small GeoTIFFs."""
 
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 from gdal_files import features, make_tif, ramp_bands, raster_bounds
@@ -232,3 +235,23 @@ def test_a_filled_border_is_skipped_not_labelled(tmp_path, shared_data, wordpiec
     kept = pipeline.label_raster(path, wordpiece_model, LABELS, tmp_path / "k.gpkg",
                                  TileSettings(tile_size=128, gsd_m=0, skip_flat=False))
     assert kept["tiles_encoded"] == 16 and kept["tiles_flat"] == 0
+
+
+def test_refined_scores_are_softened_by_the_bundles_own_temperature(tmp_path, ortho, tiny):
+    """A bundle that records `refine_score_temperature` gets it (1: the scores as optimised,
+    surer than the plugin's 2.6); one that records none gets 2.6. No label changes."""
+    sharp = shutil.copytree(tiny, tmp_path / "sharp")
+    manifest = sharp / "bundle.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()),
+                                    "refine_score_temperature": 1.0, "schema_version": 4}))
+    settings = TileSettings(tile_size=64, gsd_m=0.05)
+    rows = {}
+    for name, folder in (("own", sharp), ("default", tiny)):
+        pipeline.label_raster(ortho, load_model(folder), LABELS, tmp_path / f"{name}.gpkg",
+                              settings, top_k=1)
+        rows[name] = features(tmp_path / f"{name}.gpkg")[2]
+        recorded = read_metadata(tmp_path / f"{name}.gpkg")["parameters"]["refine"]
+        assert recorded["score_temperature"] == (1.0 if name == "own" else 2.6)
+    assert [r["label"] for r in rows["own"]] == [r["label"] for r in rows["default"]]
+    own, default = (np.array([r["score"] for r in rows[n]]) for n in ("own", "default"))
+    assert np.all(own >= default - 1e-6) and own.mean() > default.mean() + 0.05

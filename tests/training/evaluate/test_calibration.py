@@ -2,10 +2,13 @@
 a tiny bundle with real AID validation images."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from terralens.plugin.core import transductive
+from terralens.plugin.core.bundle import SCHEMA_VERSION, load_bundle
 from training.evaluate.calibration import best_temperature, main
 from training.evaluate.tasks import expected_calibration_error, score_figures
 
@@ -37,8 +40,12 @@ def test_the_temperature_that_generated_the_labels_is_found():
 
 
 def test_score_select_on_a_tiny_bundle(shared_data, repo_root, tmp_path, capsys):
+    """It chooses on AID validation images and, with `--write`, records the choice in the
+    bundle, where the plugin's refinement reads it."""
     out = tmp_path / "select.json"
-    assert main(["--bundle", str(repo_root / "tests" / "data" / "tiny-wordpiece"),
+    bundle = shutil.copytree(repo_root / "tests" / "data" / "tiny-wordpiece", tmp_path / "tiny")
+    assert load_bundle(bundle).refine_score_temperature is None
+    assert main(["--bundle", str(bundle), "--write",
                  "--data", str(shared_data), "--cache", str(tmp_path / "cache"), "--views", "1",
                  "--out", str(out)]) == 0
     chosen = json.loads(capsys.readouterr().out)
@@ -46,6 +53,12 @@ def test_score_select_on_a_tiny_bundle(shared_data, repo_root, tmp_path, capsys)
     zero_shot = chosen["zero_shot"]
     assert chosen["validation_set"].startswith("RSICD-on-AID test split, 1,027 images")
     assert zero_shot["chosen_temperature"] == round(zero_shot["refined_best_temperature"], 1)
+    assert chosen["bundle_temperature"] == transductive.RefineSettings().score_temperature
+    written = load_bundle(bundle)
+    assert written.refine_score_temperature == zero_shot["chosen_temperature"]
+    assert written.schema_version == SCHEMA_VERSION
+    assert (transductive.settings_for(written).score_temperature
+            == zero_shot["chosen_temperature"])
     softened, optimised = zero_shot["refined_softened"], zero_shot["refined_as_optimised"]
     assert softened["top1"] == optimised["top1"]
     assert set(chosen["labels_from_examples_check"]) == {"1_a_class", "5_a_class"}

@@ -226,7 +226,7 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
                 # results group, a user setting)
                 place_in_results_group(layer, project)
             keep_tiles_over_classes(project, sip.unwrapinstance(context), layer, self.style)
-            name_heatmap_band(project, layer)
+            name_band_in_legend(project, layer)
         show_record(layer, record)  # after the name got its number, if it did
 
     def apply(self, layer, record=None):
@@ -252,12 +252,13 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-def name_heatmap_band(project, layer):
-    """Head a heat-map's legend with its band's name ("Band 1: score of 'water'") without the
-    "(Gray)" QGIS adds: GeoTIFF gives band 1 of a one-band file a grey colour interpretation,
-    which says nothing about a coloured heat-map."""
+def name_band_in_legend(project, layer):
+    """Head a heat-map's or class raster's legend with its band's name ("Band 1: score of
+    'water'", "Band 1: best label") without the "(Gray)" QGIS adds: GeoTIFF gives band 1 of a
+    one-band file a grey colour interpretation, which says nothing about a coloured raster."""
     node = project.layerTreeRoot().findLayer(layer.id())
-    if node is None or not isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer):
+    if node is None or not isinstance(layer.renderer(), (QgsSingleBandPseudoColorRenderer,
+                                                         QgsPalettedRasterRenderer)):
         return
     QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, layer.bandName(1))
     layer.legend().itemsChanged.emit()  # the layers panel reads the label when it redraws

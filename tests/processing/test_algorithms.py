@@ -269,7 +269,7 @@ def test_log_gets_phases_and_warnings_not_a_line_a_batch(tmp_path, ortho, tiny):
 def test_loaded_results_are_named_by_what_they_hold_and_grouped(tmp_path, ortho, tiny,
                                                                clean_qgis_state):
     import processing
-    from qgis.core import QgsProject
+    from qgis.core import QgsLayerTreeModel, QgsProject
 
     processing.runAndLoadResults("terralens:zeroshotlabel", {
         "INPUT": ortho, "LABELS": "trees, roofs, roads", "MODEL": tiny, "TILE_SIZE": 128,
@@ -280,6 +280,9 @@ def test_loaded_results_are_named_by_what_they_hold_and_grouped(tmp_path, ortho,
                      "Labels: trees, roofs, roads (ortho_drone_small)"]
     for node in group.findLayers():  # the record, on QGIS's Information page
         assert node.layer().metadata().abstract().startswith("Made by TerraLens with the model")
+    legend = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+    classes = next(node for node in group.findLayers() if node.name().startswith("Classes"))
+    assert legend.layerLegendNodes(classes)[0].data(0) == "Band 1: best label", "no '(Gray)'"
 
 
 def test_labelled_tiles_lie_over_their_class_raster_in_its_colours(tmp_path, ortho, tiny,

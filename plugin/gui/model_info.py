@@ -3,6 +3,8 @@
 import html
 from pathlib import PurePath
 
+from ..core.transductive import settings_for
+
 CONVERT_HELP = (
     "Bigger models: convert an open_clip checkpoint (RemoteCLIP, GeoRSCLIP, SkyCLIP, ...) into a "
     "bundle with TerraLens's training package, then add its folder here:\n"
@@ -112,7 +114,8 @@ def describe_bundle(bundle, default=False):
              ("location encoder", bundle.location.description or bundle.location.file
               if bundle.location else "none"),
              ("tokenizer", f"{bundle.text.tokenizer}, {bundle.text.context_length} tokens"),
-             ("prompt template", bundle.prompt_template)]
+             ("prompt template", bundle.prompt_template),
+             ("refined label scores", _softening_text(bundle))]
     provenance = dict(bundle.provenance or {})
     figures = evaluation_rows(provenance.get("evaluation"))
     parts = [f"<h3>{html.escape(bundle.id)}{' (default)' if default else ''}</h3>",
@@ -124,6 +127,14 @@ def describe_bundle(bundle, default=False):
         parts += ["<h4>Training</h4>", f"<table>{_rows(training)}</table>",
                   "<p>The whole recipe is in the bundle's <code>bundle.json</code>.</p>"]
     return "".join(parts)
+
+
+def _softening_text(bundle):
+    """How refined label scores are softened, and whose value that is."""
+    temperature = settings_for(bundle).score_temperature
+    whose = ("this model's" if bundle.refine_score_temperature is not None
+             else "the plugin's; this bundle records none")
+    return f"softened by {temperature:g} ({whose})"
 
 
 def _encoder_text(spec):

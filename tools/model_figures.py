@@ -7,7 +7,10 @@
 The protocol of `../shared/data/DATA.md` is that a model is chosen on validation images and
 measured on held-out ones once, after. So without `--held-out` only the validation steps run:
 `encoder-select` (its rule, written before any run, compares the candidate with the default
-model on AID validation images) and the calibration of refined scores (`score-select`). With
+model on AID validation images), the calibration of refined scores (`score-select`) and the
+largest enlargement of the automatic scale (`scale_bench.py --validation` on the AID validation
+mosaics); the last two record their choice in the candidate's bundle (`--write`), so the
+held-out steps measure the model as it would ship. With
 `--held-out` the held-out measurements follow: the evaluator at 1 and 3 rotations (UC Merced,
 RSSCN7, retrieval, kNN, k-shot, SpaceNet IoU), the mask validation sets (`mask-select`), the
 scale benchmark, change detection and search by example on their test splits, and the mask
@@ -36,11 +39,13 @@ def plan(bundle, out, held_out=False, recalls=None):
     if recalls:
         select += ["--current-recall", f"{recalls[0]:g}", "--candidate-recall",
                    f"{recalls[1]:g}"]
+    tool = [sys.executable]
     steps = [("encoder_select", select, False),
-             ("score_select", [*TRAINING, "score-select", "--bundle", bundle], False)]
+             ("score_select", [*TRAINING, "score-select", "--bundle", bundle, "--write"], False),
+             ("scale_select", [*tool, "tools/scale_bench.py", "--sets", "aid-val", "--validation",
+                               "--bundle", bundle, "--write"], False)]
     if not held_out:
         return steps
-    tool = [sys.executable]
     return steps + [
         ("evaluate_1view", [*TRAINING, "evaluate", "--bundle", bundle, "--views", "1",
                             "--quiet"], True),

@@ -9,12 +9,16 @@ the set's class names in plain words, the model's own prompt template.
 
     .venv/bin/python tools/scale_bench.py [--sets ucm,rsscn7] [--out .cache/scale-bench]
     .venv/bin/python tools/scale_bench.py --sets aid-val --validation   # choosing the rule
+    .venv/bin/python tools/scale_bench.py --sets aid-val --validation --bundle B --write
     .venv/bin/python tools/scale_bench.py --bundle runs/new/bundle      # another model
 
 Prints JSON: per set and resolution the default's accuracy, scale and tile size, every grid
 value's accuracy, the best of them and the gap. `--validation` labels the AID validation
 mosaics at the raster's pixel size divided by each candidate largest enlargement
-(`VALIDATION_UPSAMPLING`) instead: how the rule's enlargement limit was chosen.
+(`VALIDATION_UPSAMPLING`) instead: how the rule's enlargement limit is chosen for each model,
+the candidate of largest mean accuracy over the mosaics (a tie: the smaller enlargement, less
+blur and fewer tiles), reported as `chosen_max_upsampling`; `--write` records it in the
+bundle (`scale.max_upsampling`).
 """
 
 import argparse
@@ -136,6 +140,29 @@ def bench_mosaic(qgis, raster, work, gsds, with_default=True, model=()):
     return result
 
 
+def choose_limit(results, upsampling=VALIDATION_UPSAMPLING):
+    """The validation's choice: ({enlargement: percent of all cells right}, the enlargement
+    with the most cells right; a tie goes to the smaller). `results`: run()'s results of a
+    validation. Counted in cells, as the accuracies are stored rounded."""
+    runs = [mosaic for mosaics in results.values() for mosaic in mosaics.values()]
+    cells = sum(mosaic["cells"] for mosaic in runs)
+    right = {u: sum(round(list(mosaic["grid"].values())[i] * mosaic["cells"] / 100)
+                    for mosaic in runs) for i, u in enumerate(upsampling)}
+    return ({u: round(100 * r / cells, 2) for u, r in right.items()},
+            max(right, key=lambda u: (right[u], -u)))
+
+
+def write_limit(bundle_dir, limit):
+    """Record `limit` as the bundle's `scale.max_upsampling` (bundle.json rewritten atomically)."""
+    from terralens.plugin.core.bundle import load_bundle, save_bundle
+
+    bundle = load_bundle(bundle_dir)
+    if bundle.scale is None:
+        raise SystemExit(f"{bundle_dir} records no scale range: export it with --gsd-range-m")
+    bundle.scale.max_upsampling = float(limit)
+    return save_bundle(bundle, bundle_dir)
+
+
 def run(sets, out_dir=OUT, validation=False, grid=None, resolutions=None, bundle=None):
     """The benchmark (or the validation) as a dict, mosaics built into `out_dir` if missing.
 
@@ -164,6 +191,9 @@ def run(sets, out_dir=OUT, validation=False, grid=None, resolutions=None, bundle
                                   with_default=not (validation or grid), model=model)
             report["results"].setdefault(name, {})[f"{resolution:g}m"] = result
     report["seconds"] = round(time.perf_counter() - start, 1)
+    if validation:
+        report["mean_by_upsampling"], report["chosen_max_upsampling"] = choose_limit(
+            report["results"])
     return report
 
 
@@ -179,9 +209,16 @@ def main(argv=None):
                                        "fixed default")
     parser.add_argument("--resolutions", help="comma list of mosaic resolutions (m) to run")
     parser.add_argument("--bundle", help="model bundle folder (default: the default model)")
+    parser.add_argument("--write", action="store_true",
+                        help="with --validation and --bundle: record the chosen limit in it")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.sets.split(","), args.out, args.validation, _numbers(args.grid),
-                         _numbers(args.resolutions), args.bundle), indent=2))
+    if args.write and not (args.validation and args.bundle):
+        parser.error("--write needs --validation and --bundle")
+    report = run(args.sets.split(","), args.out, args.validation, _numbers(args.grid),
+                 _numbers(args.resolutions), args.bundle)
+    if args.write:
+        write_limit(args.bundle, report["chosen_max_upsampling"])
+    print(json.dumps(report, indent=2))
 
 
 def _numbers(text):

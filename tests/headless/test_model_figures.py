@@ -17,13 +17,16 @@ def figures(repo_root):
 
 def test_held_out_steps_run_only_when_asked_and_after_the_choice(figures, tmp_path):
     choice = figures.plan("cand", tmp_path, recalls=[42.2, 45.0])
-    assert [name for name, _, _ in choice] == ["encoder_select", "score_select"]
+    assert [name for name, _, _ in choice] == ["encoder_select", "score_select", "scale_select"]
     assert not any(held_out for _, _, held_out in choice)
     select = choice[0][1]
     assert select[select.index("--candidate-recall") + 1] == "45"
+    # the per-model choices are recorded in the candidate's bundle before anything held out
+    assert all("--write" in argv for _, argv, _ in choice[1:])
+    assert "--validation" in choice[2][1] and "aid-val" in choice[2][1]
     everything = figures.plan("cand", tmp_path, held_out=True)
-    assert everything[:2] == figures.plan("cand", tmp_path)
-    assert all(held_out for _, _, held_out in everything[2:]) and len(everything) == 9
+    assert everything[:3] == figures.plan("cand", tmp_path)
+    assert all(held_out for _, _, held_out in everything[3:]) and len(everything) == 10
     assert all(str(tmp_path) not in arg or name == "mask_pictures"
                for name, argv, _ in everything for arg in argv)
 

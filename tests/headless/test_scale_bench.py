@@ -114,3 +114,26 @@ def test_another_bundle_is_passed_to_every_run(tools, tmp_path):
     with_model, without = qgis.calls
     assert "MODEL=/models/new" in with_model and "GSD=5" in with_model
     assert not any(arg.startswith("MODEL=") for arg in without)
+
+
+def test_the_validation_chooses_the_largest_mean_and_the_smaller_of_a_tie(tools, repo_root,
+                                                                            tmp_path):
+    _, bench = tools
+    # 120 cells a mosaic, accuracies rounded as run() stores them: 94 + 78 against 71 + 101
+    # cells right is a tie (version 1.1's validation), though 78.3 + 65.0 < 59.2 + 84.2
+    results = {"aid-val": {"10m": {"cells": 120, "grid": {"5": 78.3, "3.3": 59.2}},
+                           "30m": {"cells": 120, "grid": {"15": 65.0, "10": 84.2}}}}
+    means, chosen = bench.choose_limit(results, (2.0, 3.0))
+    assert means == {2.0: 71.67, 3.0: 71.67} and chosen == 2.0
+    results["aid-val"]["30m"]["grid"]["10"] = 85.0  # 102 cells
+    assert bench.choose_limit(results, (2.0, 3.0))[1] == 3.0
+    import shutil
+
+    from terralens.plugin.core.bundle import load_bundle
+    bundle = shutil.copytree(repo_root / "models" / "terralens-effnet-minilm-v1", tmp_path / "b",
+                             ignore=shutil.ignore_patterns("*.onnx", "*.md"))
+    for name in ("image.onnx", "text.onnx", "adapter_s2.onnx", "location.onnx"):
+        (bundle / name).write_bytes(b"")  # load_bundle checks the files are there
+    bench.write_limit(bundle, 1.5)
+    written = load_bundle(bundle)
+    assert written.scale.max_upsampling == 1.5 and written.scale.gsd_range_m == [0.6, 37.5]

@@ -6,22 +6,24 @@ COMMON = """
 <b>Tile size</b> model pixels (128 for the default model). The <b>ground sample distance</b> is
 how many metres of ground one model pixel shows, so it sets how much ground a tile covers: 128
 pixels at 5 m make tiles of 640 m. A model recognises scenes at the scales it was trained on,
-and it cannot see detail that the raster does not have. So by default (-1) TerraLens chooses
-the scale for each raster: the finest scale the model knows that enlarges a raster pixel at
-most 2 times (the model records the scales it knows and that limit). With the default model a
-0.3 m aerial photo is read at 0.6 m (tiles of 77 m), a 10 m Sentinel-2 true-colour image at
-5 m (tiles of 640 m) and a 30 m Landsat image at 15 m (tiles of 1.9 km); it knows 0.6 to
-37.5 m. The log and the metadata of the results give the scale
-and tile size used. A raster much coarser than the model knows, or a ground sample distance
-that blows pixels up into blur or lies far outside the model's scales, gets a warning that says
-what to change. Type a ground sample distance to choose the scale yourself, or 0 to keep
-the raster's own pixels. A Tile size other than the model's own is a zoom: each tile is
-resized to the model's input, so the model sees another scale than the ground sample distance
-(the log says which, and warns when that enlarges pixels too much). A raster in longitude and
-latitude (EPSG:4326) has pixels narrower on the ground than high away from the equator; it is
-read as square pixels of their shorter side in its own CRS, so each tile still covers a square
-of ground (the log says so; results stay in the raster's CRS). <b>Overlap</b> makes
-neighbouring tiles share a part.</p>
+and it cannot see detail that the raster does not have. So by default (-1) TerraLens chooses the
+scale for each raster: the finest scale the model knows that enlarges a raster pixel at most 1.5
+times (the model records the scales it knows and that limit). With the default model a 0.3 m
+aerial photo is read at 0.6 m (tiles of 77 m), a 10 m Sentinel-2 true-colour image at 6.6 m
+(tiles of 850 m) and a 30 m Landsat image at 20 m (tiles of 2.6 km); it knows 0.6 to 37.5 m. The
+limit is chosen on validation mosaics; on the held-out scene mosaics of the README (section
+Scale) finer scales, enlarging pixels 2 to 4 times, labelled better than this choice. The log
+warns about such an enlargement, so compare both on your own raster. The log and the metadata of
+the results give the scale and tile size used. A raster much coarser than the model knows, or a
+ground sample distance that blows pixels up into blur or lies far outside the model's scales,
+gets a warning that says what to change. Type a ground sample distance to choose the scale
+yourself, or 0 to keep the raster's own pixels. A Tile size other than the model's own is a
+zoom: each tile is resized to the model's input, so the model sees another scale than the ground
+sample distance (the log says which, and warns when that enlarges pixels too much). A raster in
+longitude and latitude (EPSG:4326) has pixels narrower on the ground than high away from the
+equator; it is read as square pixels of their shorter side in its own CRS, so each tile still
+covers a square of ground (the log says so; results stay in the raster's CRS). <b>Overlap</b>
+makes neighbouring tiles share a part.</p>
 <p>A photo from above has no "up", so each tile is looked at in 3 <b>rotations</b> (as it is,
 turned by 180 and by 90 degrees) and the three are averaged: on held-out scene collections
 zero-shot labels were right about 1 point more often, labels from examples 1 to 3 points.

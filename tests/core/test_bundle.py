@@ -25,7 +25,7 @@ def test_default_bundle_records_its_scales_in_the_writers_own_form(repo_root, tm
     text = default_bundle_json(repo_root)
     bundle = Bundle.from_dict(json.loads(text))
     assert bundle.schema_version == 4
-    assert bundle.scale.gsd_range_m == [0.6, 37.5] and bundle.scale.max_upsampling == 2.0
+    assert bundle.scale.gsd_range_m == [0.6, 37.5] and bundle.scale.max_upsampling == 1.5
     assert bundle.scale.trained_gsd_m == [1.74, 37.5]
     assert bundle.scale.evaluated_gsd_m == [0.6, 5.94]
     assert (save_bundle(bundle, tmp_path).read_text(encoding="utf-8")) == text

@@ -28,7 +28,7 @@ def test_scale_only_rewrites_the_default_bundles_scale(repo_root, tmp_path):
     data = json.loads(source.read_text(encoding="utf-8"))
     committed = data.pop("scale")
     (folder / "bundle.json").write_text(json.dumps(data), encoding="utf-8")
-    assert export.main(["--scale-only", "--max-upsampling", "2", "--out", str(folder)]) == 0
+    assert export.main(["--scale-only", "--max-upsampling", "1.5", "--out", str(folder)]) == 0
     written = (folder / "bundle.json").read_text(encoding="utf-8")
     assert json.loads(written)["scale"] == committed
     assert written == source.read_text(encoding="utf-8")  # byte for byte what is committed

@@ -16,8 +16,8 @@ Prints JSON: per set and resolution the default's accuracy, scale and tile size,
 value's accuracy, the best of them and the gap. `--validation` labels the AID validation
 mosaics at the raster's pixel size divided by each candidate largest enlargement
 (`VALIDATION_UPSAMPLING`) instead: how the rule's enlargement limit is chosen for each model,
-the candidate of largest mean accuracy over the mosaics (a tie: the smaller enlargement, less
-blur and fewer tiles), reported as `chosen_max_upsampling`; `--write` records it in the
+the candidate with the most cells right over all the mosaics (a tie: the smaller enlargement,
+less blur and fewer tiles), reported as `chosen_max_upsampling`; `--write` records it in the
 bundle (`scale.max_upsampling`).
 """
 

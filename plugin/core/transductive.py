@@ -71,10 +71,9 @@ class RefineSettings:
 
 def settings_for(bundle):
     """The default settings with the bundle's own score temperature, when it records one."""
-    temperature = getattr(bundle, "refine_score_temperature", None)
-    if temperature is None:
+    if bundle.refine_score_temperature is None:
         return RefineSettings()
-    return replace(RefineSettings(), score_temperature=float(temperature))
+    return replace(RefineSettings(), score_temperature=float(bundle.refine_score_temperature))
 
 
 @dataclass

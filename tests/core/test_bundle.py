@@ -31,13 +31,22 @@ def test_default_bundle_records_its_scales_in_the_writers_own_form(repo_root, tm
     assert (save_bundle(bundle, tmp_path).read_text(encoding="utf-8")) == text
 
 
-def test_a_bundle_without_scales_reads_and_writes_without_them(repo_root, tmp_path):
+def older_bundle(repo_root, missing_key, schema_version):
+    """The default bundle as one of an older schema, without the key that schema lacked."""
     data = json.loads(default_bundle_json(repo_root))
-    del data["scale"]
-    data["schema_version"] = 2
-    bundle = Bundle.from_dict(data)
+    del data[missing_key]
+    data["schema_version"] = schema_version
+    return Bundle.from_dict(data)
+
+
+def written_keys(bundle, folder):
+    return json.loads(save_bundle(bundle, folder).read_text(encoding="utf-8"))
+
+
+def test_a_bundle_without_scales_reads_and_writes_without_them(repo_root, tmp_path):
+    bundle = older_bundle(repo_root, "scale", 2)
     assert bundle.scale is None
-    assert "scale" not in json.loads(save_bundle(bundle, tmp_path).read_text(encoding="utf-8"))
+    assert "scale" not in written_keys(bundle, tmp_path)
 
 
 @pytest.mark.parametrize("scale, message", [
@@ -66,14 +75,10 @@ def test_the_default_bundle_records_its_refined_score_temperature(repo_root):
 
 
 def test_a_schema_3_bundle_reads_without_a_temperature_and_gets_the_plugins(repo_root, tmp_path):
-    data = json.loads(default_bundle_json(repo_root))
-    del data["refine_score_temperature"]
-    data["schema_version"] = 3
-    bundle = Bundle.from_dict(data)
+    bundle = older_bundle(repo_root, "refine_score_temperature", 3)
     assert bundle.refine_score_temperature is None
     assert transductive.settings_for(bundle) == transductive.RefineSettings()
-    written = json.loads(save_bundle(bundle, tmp_path).read_text(encoding="utf-8"))
-    assert "refine_score_temperature" not in written
+    assert "refine_score_temperature" not in written_keys(bundle, tmp_path)
     bundle.refine_score_temperature = 1.7
     assert transductive.settings_for(bundle).score_temperature == 1.7
 

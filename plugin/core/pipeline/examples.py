@@ -75,9 +75,9 @@ class LabelOptions:
     raster_names: list = None
     refine: bool = True
 
-    def describe(self, refine_settings=None):
-        """The options as a JSON-ready dict, with the refinement's settings when it is on."""
-        refine_settings = refine_settings or transductive.RefineSettings()
+    def describe(self, refine_settings):
+        """The options as a JSON-ready dict, with the refinement's settings (the model's,
+        `transductive.settings_for`) when it is on."""
         return {"top_k": self.top_k, "min_score": self.min_score,
                 "refine": {**refine_settings.describe(),
                            "when": "the classifier is class prototypes", "examples": "kept"}

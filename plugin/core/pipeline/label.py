@@ -64,12 +64,12 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
                            tiled.source.crs_wkt)
         control.report(0.0, f"Location prior: each label's score gains {location_weight:g} "
                             "times its similarity to the tile's place")
-    scores = _score_tiles(tiled, model, vectors, location_weight, control, refine)
+    refine_settings = transductive.settings_for(model.bundle) if refine else None
+    scores = _score_tiles(tiled, model, vectors, location_weight, control, refine_settings)
     refined = scores.refinement.describe() if scores.refinement else None
     record = provenance(model, tiled, labels=labels, templates=templates, top_k=top_k,
                         min_score=min_score, location_weight=location_weight,
-                        refine=(transductive.settings_for(model.bundle).describe() if refine
-                                else False))
+                        refine=refine_settings.describe() if refine else False)
     record["refinement"] = refined
     counts = _write_labels(out_path, class_raster_path, tiled, labels, scores, top_k,
                            min_score, record)
@@ -77,8 +77,10 @@ def label_raster(raster_path, model, labels, out_path, settings=None, templates=
             "refinement": refined, **scores.counts}
 
 
-def _score_tiles(tiled, model, vectors, location_weight, control, refine):
-    """Encode every tile and score it against the labels; refine the scores together."""
+def _score_tiles(tiled, model, vectors, location_weight, control, refine_settings):
+    """Encode every tile and score it against the labels; refine the scores together with
+    `refine_settings` (None: not refined)."""
+    refine = refine_settings is not None
     batches = EncodedBatches(tiled, model, _part(control, ENCODING_SHARE))
     windows, probabilities = [], []
     capacity = tiled.windows_total if refine else 0
@@ -95,8 +97,7 @@ def _score_tiles(tiled, model, vectors, location_weight, control, refine):
         if not refine:
             return TileScores(windows, probabilities, batches.counts())
         control.report(ENCODING_SHARE)
-        refinement = transductive.refine(store.array(), probabilities,
-                                         transductive.settings_for(model.bundle))
+        refinement = transductive.refine(store.array(), probabilities, refine_settings)
     control.check()
     control.report(ENCODING_SHARE + 0.05, refinement_message(refinement, len(windows)))
     return TileScores(windows, refinement.probabilities, batches.counts(), refinement)
